@@ -1,0 +1,111 @@
+"""Frame conventions and the checks every public entry point applies.
+
+A frame is 10 ms of mono audio: ``frame_len = sample_rate // 100`` samples
+(160 at 16 kHz, 480 at 48 kHz). Inside audio3a samples are float32 in [-1, 1);
+at the boundary int16 and float32/float64 are accepted and given back as they
+came: int16 maps to float by ``x / 32768`` and back by ``round(y * 32768)``
+clipped to the int16 range, which is exact for every int16 value.
+"""
+import numpy as np
+
+from ._jit import kernel
+from .errors import FrameError
+
+FRAME_MS = 10
+SAMPLE_RATES = (16000, 48000)
+INT16_SCALE = 32768.0
+
+
+def frame_len_for(sample_rate: int) -> int:
+    """Samples in one 10 ms frame at ``sample_rate``."""
+    return int(sample_rate) * FRAME_MS // 1000
+
+
+def check_rate(sample_rate, supported=SAMPLE_RATES) -> int:
+    """Return ``sample_rate`` as int, or raise naming the supported rates."""
+    try:
+        rate = int(sample_rate)
+    except (TypeError, ValueError):
+        raise FrameError(f"sample_rate must be an integer in Hz, got {sample_rate!r}") from None
+    if rate != sample_rate or rate not in supported:
+        rates = " or ".join(str(r) for r in supported)
+        raise FrameError(
+            f"unsupported sample rate {sample_rate} Hz: use {rates} "
+            "(audio3a.io.read_audio resamples files for you)"
+        )
+    return rate
+
+
+@kernel
+def all_finite(x):
+    """True when no sample is NaN or +-Inf (one pass, no allocation)."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v != v or v - v != 0.0:
+            return False
+    return True
+
+
+@kernel
+def int16_to_float(src, dst):
+    """dst[i] = src[i] / 32768."""
+    for i in range(src.shape[0]):
+        dst[i] = np.float32(src[i]) * np.float32(1.0 / 32768.0)
+
+
+@kernel
+def float_to_int16(src, dst):
+    """dst[i] = clip(round(src[i] * 32768), -32768, 32767)."""
+    for i in range(src.shape[0]):
+        v = np.round(np.float64(src[i]) * 32768.0)
+        if v > 32767.0:
+            v = 32767.0
+        elif v < -32768.0:
+            v = -32768.0
+        dst[i] = np.int16(v)
+
+
+def as_float_frame(frame, frame_len: int, what: str = "frame") -> np.ndarray:
+    """Validate one frame and return it as contiguous float32.
+
+    Accepts int16 (scaled by 1/32768), float32 (returned as is when
+    contiguous) and float64. Raises ``FrameError`` on a wrong length, more
+    than one channel, another dtype, or NaN/Inf samples.
+    """
+    if frame is None:
+        raise FrameError(f"{what} is None: pass {frame_len} samples (10 ms)")
+    x = np.asarray(frame)
+    if x.ndim == 2 and 1 in x.shape:
+        x = x.reshape(-1)
+    if x.ndim != 1:
+        raise FrameError(
+            f"{what} has shape {x.shape}: pass mono frames of {frame_len} samples "
+            "(run one pipeline per channel, or downmix)"
+        )
+    if x.shape[0] != frame_len:
+        raise FrameError(
+            f"{what} has {x.shape[0]} samples, expected {frame_len} (10 ms); "
+            "use audio3a.Framer to cut chunks of any size into frames"
+        )
+    if x.dtype == np.int16:
+        out = np.empty(frame_len, np.float32)
+        int16_to_float(x, out)
+        return out
+    if x.dtype == np.float32:
+        x = np.ascontiguousarray(x)
+    elif x.dtype == np.float64:
+        x = x.astype(np.float32)
+    else:
+        raise FrameError(f"{what} has dtype {x.dtype}: pass int16, float32 or float64 samples")
+    if not all_finite(x):
+        raise FrameError(f"{what} contains NaN or Inf samples")
+    return x
+
+
+def from_float(y: np.ndarray, dtype) -> np.ndarray:
+    """Convert float32 samples back to the caller's dtype (int16 or float)."""
+    if dtype == np.int16:
+        out = np.empty(y.shape[0], np.int16)
+        float_to_int16(y, out)
+        return out
+    return y.astype(dtype, copy=True)

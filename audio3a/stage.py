@@ -1,0 +1,72 @@
+"""The stage protocol shared by every sample-domain processor.
+
+A stage turns one 10 ms float32 frame into one 10 ms float32 frame::
+
+    stage = SomeStage(sample_rate=16000, config=SomeConfig())
+    y = stage.process(x)          # x: frame_len samples; y: the stage's own buffer
+    stage.reset()                 # back to the state after construction
+    stage.latency_ms              # algorithmic delay this stage adds
+    stage.stats                   # cheap snapshot (a dataclass)
+
+Stages that need the loudspeaker (render) signal, such as echo cancellation,
+also implement ``process_render(frame)``.
+
+``process`` validates its input (length, channels, dtype, NaN/Inf) and calls
+``_process``, which subclasses implement and which the pipeline calls
+directly after validating once. The returned array belongs to the stage and
+is overwritten by the next call: copy it to keep it.
+
+Each stage's config is a dataclass with a ``build(sample_rate)`` method that
+returns the stage; that is how ``Pipeline`` creates stages it knows only by
+name (see ``audio3a.registry``).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .frames import SAMPLE_RATES, as_float_frame, check_rate, frame_len_for
+
+
+@dataclass(frozen=True)
+class NoStats:
+    """Stats of a stage that has nothing to report."""
+
+
+class Stage:
+    """Base class: rate/frame bookkeeping and input validation."""
+
+    name = "stage"
+    supported_rates = SAMPLE_RATES
+    latency_ms = 0.0
+
+    def __init__(self, sample_rate: int = 16000):
+        self.sample_rate = check_rate(sample_rate, self.supported_rates)
+        self.frame_len = frame_len_for(self.sample_rate)
+
+    def process(self, frame) -> np.ndarray:
+        """Process one validated frame; see the module docstring."""
+        return self._process(as_float_frame(frame, self.frame_len, f"{self.name} frame"))
+
+    def _process(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reset(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def stats(self):
+        return NoStats()
+
+    def __repr__(self):
+        return f"{type(self).__name__}(sample_rate={self.sample_rate})"
+
+
+class RenderStage(Stage):
+    """A stage that also consumes the far-end (loudspeaker) signal."""
+
+    def process_render(self, frame) -> None:
+        """Feed one far-end frame, as it is played out."""
+        self._process_render(as_float_frame(frame, self.frame_len, f"{self.name} far-end frame"))
+
+    def _process_render(self, x: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""audio3a benchmarks: latency, concurrency, cold start and quality."""

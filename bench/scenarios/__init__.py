@@ -1,0 +1,1 @@
+"""Seeded test and benchmark scenarios built from the development corpus."""
