@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SAMPLE := samples/noisy_speech_16k.wav
 
 .PHONY: demo test bench clean
 
@@ -15,8 +14,9 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/audio3a process $(SAMPLE) -o out/demo_processed.wav --far samples/echo_far_16k.wav
-	@echo "demo output written to out/demo_processed.wav"
+	$(VENV)/bin/audio3a process samples/echo_mic_16k.wav --far samples/echo_far_16k.wav -o out/echo_mic_processed.wav
+	$(VENV)/bin/audio3a process samples/noisy_speech_16k.wav -o out/noisy_speech_processed.wav
+	@echo "demo output: out/echo_mic_processed.wav and out/noisy_speech_processed.wav"
 
 test: $(VENV)/.installed
 	$(PY) -m pytest tests

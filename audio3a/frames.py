@@ -102,10 +102,20 @@ def as_float_frame(frame, frame_len: int, what: str = "frame") -> np.ndarray:
     return x
 
 
+def to_float(x: np.ndarray) -> np.ndarray:
+    """Samples of any shape as float32: int16 scaled by 1/32768, floats cast."""
+    x = np.asarray(x)
+    if x.dtype == np.int16:
+        out = np.empty(x.size, np.float32)
+        int16_to_float(np.ascontiguousarray(x).reshape(-1), out)
+        return out.reshape(x.shape)
+    return x.astype(np.float32)
+
+
 def from_float(y: np.ndarray, dtype) -> np.ndarray:
-    """Convert float32 samples back to the caller's dtype (int16 or float)."""
-    if dtype == np.int16:
-        out = np.empty(y.shape[0], np.int16)
-        float_to_int16(y, out)
-        return out
+    """Float samples of any shape back in ``dtype``: int16 rounded and clipped, floats cast (a new array)."""
+    if np.dtype(dtype) == np.int16:
+        out = np.empty(y.size, np.int16)
+        float_to_int16(np.ascontiguousarray(y).reshape(-1), out)
+        return out.reshape(y.shape)
     return y.astype(dtype, copy=True)

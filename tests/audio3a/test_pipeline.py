@@ -1,0 +1,97 @@
+import threading
+
+import numpy as np
+import pytest
+
+from audio3a.errors import FrameError
+from audio3a.pipeline import Pipeline, slot_names
+from audio3a.stream import process_signal
+
+OFF = {name: None for name in slot_names()}
+
+
+def speechlike(n, seed=0):
+    rng = np.random.default_rng(seed)
+    env = np.repeat(rng.uniform(0, 1, n // 800 + 1), 800)[:n]
+    return (0.3 * env * rng.standard_normal(n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.float32])
+@pytest.mark.parametrize("fs", [16000, 48000])
+def test_all_stages_off_is_bit_exact_identity(dtype, fs):
+    p = Pipeline(fs, **OFF)
+    assert p.stages == [] and p.latency_ms == 0.0
+    x = speechlike(fs // 2 + 37)
+    if dtype == np.int16:
+        x = np.round(x * 20000).astype(np.int16)
+        x[:3] = (-32768, 32767, 0)
+    y = process_signal(p, x)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    assert np.array_equal(y, x)
+
+
+def test_int16_in_int16_out_frame_api():
+    p = Pipeline(16000)
+    y = p.process_capture(np.zeros(160, np.int16))
+    assert y.dtype == np.int16 and y.shape == (160,)
+
+
+def test_process_equals_render_then_capture():
+    near, far = speechlike(16000, 1), speechlike(16000, 2)
+    a, b = Pipeline(16000), Pipeline(16000)
+    for i in range(0, 16000, 160):
+        y1 = a.process(near[i:i + 160], far[i:i + 160])
+        b.process_render(far[i:i + 160])
+        y2 = b.process_capture(near[i:i + 160])
+        assert np.array_equal(y1, y2)
+
+
+def test_reset_makes_second_run_identical():
+    near, far = speechlike(8000, 3), speechlike(8000, 4)
+    p = Pipeline(16000)
+    first = process_signal(p, near, far)
+    p.reset()
+    assert np.array_equal(process_signal(p, near, far), first)
+
+
+def test_latency_is_sum_of_stages():
+    p = Pipeline(16000)
+    assert p.latency_ms == sum(s.latency_ms for s in p.stages)
+    assert set(p.stats) == {s.name for s in p.stages}
+
+
+def test_unknown_slot_and_bad_frames():
+    with pytest.raises(TypeError, match="unknown stage slot"):
+        Pipeline(16000, reverb=None)
+    p = Pipeline(16000)
+    with pytest.raises(FrameError, match="expected 160"):
+        p.process_capture(np.zeros(159, np.float32))
+    with pytest.raises(FrameError, match="expected 160"):
+        p.process_render(np.zeros(480, np.float32))
+    with pytest.raises(FrameError, match="mono"):
+        p.process_capture(np.zeros((160, 2), np.float32))
+    with pytest.raises(FrameError, match="NaN or Inf"):
+        p.process_capture(np.full(160, np.nan, np.float32))
+    with pytest.raises(FrameError, match="NaN or Inf"):
+        p.process_render(np.full(160, np.inf, np.float32))
+    with pytest.raises(FrameError, match="dtype"):
+        p.process_capture(np.zeros(160, np.int32))
+    with pytest.raises(FrameError, match="unsupported sample rate"):
+        Pipeline(44100)
+
+
+def test_sessions_on_threads_match_sequential():
+    signals = [speechlike(16000, s) for s in range(4)]
+    expected = [process_signal(Pipeline(16000), x) for x in signals]
+    results = [None] * 4
+
+    def work(i):
+        results[i] = process_signal(Pipeline(16000), signals[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r, e in zip(results, expected):
+        assert np.array_equal(r, e)
