@@ -12,7 +12,6 @@ buffering delay).
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter
 
 from ._jit import kernel
 from .stage import Stage
@@ -46,6 +45,27 @@ def sosfilt_df2t(sos, x, zi, y):
         y[i] = v
 
 
+def butterworth_highpass_sos(order: int, cutoff_hz: float, sample_rate: int) -> np.ndarray:
+    """Biquad sections (b0, b1, b2, 1, a1, a2) of a digital Butterworth high-pass.
+
+    The analog prototype's poles come in conjugate pairs with quality factors
+    Q_k = 1 / (2 sin((2k + 1) pi / (2N))), k = 0..N/2-1; each pair becomes one
+    2nd-order high-pass by the bilinear transform prewarped at the cutoff:
+    w0 = 2 pi fc / fs, alpha = sin(w0) / (2 Q), b = ((1 + cos w0)/2, -(1 + cos w0), (1 + cos w0)/2),
+    a = (1 + alpha, -2 cos w0, 1 - alpha), normalised by a0. Same response as
+    ``scipy.signal.butter(N, fc, "highpass", fs=fs, output="sos")`` without importing scipy.signal.
+    """
+    w0 = 2.0 * np.pi * cutoff_hz / sample_rate
+    cw, sw = np.cos(w0), np.sin(w0)
+    sos = np.zeros((order // 2, 6))
+    for k in range(order // 2):
+        q = 1.0 / (2.0 * np.sin((2 * k + 1) * np.pi / (2 * order)))
+        alpha = sw / (2.0 * q)
+        a0 = 1.0 + alpha
+        sos[k] = ((1 + cw) / 2 / a0, -(1 + cw) / a0, (1 + cw) / 2 / a0, 1.0, -2 * cw / a0, (1 - alpha) / a0)
+    return sos
+
+
 @dataclass(frozen=True)
 class HpfConfig:
     """High-pass settings: Butterworth ``order`` (even) at ``cutoff_hz``."""
@@ -70,10 +90,7 @@ class HighPassFilter(Stage):
         if not 0.0 < config.cutoff_hz < self.sample_rate / 2:
             raise ValueError(f"HpfConfig.cutoff_hz must lie in (0, {self.sample_rate / 2}) Hz")
         self.config = config
-        self.sos = np.ascontiguousarray(
-            butter(config.order, config.cutoff_hz, btype="highpass", fs=self.sample_rate, output="sos"),
-            dtype=np.float64,
-        )
+        self.sos = butterworth_highpass_sos(config.order, config.cutoff_hz, self.sample_rate)
         self.zi = np.zeros((self.sos.shape[0], 2), np.float64)
         self._out = np.zeros(self.frame_len, np.float32)
 

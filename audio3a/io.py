@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from .errors import AudioFileError
 from .frames import SAMPLE_RATES, from_float, to_float  # noqa: F401  (re-exported)
@@ -113,6 +112,8 @@ def resample(x: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Polyphase resampling along axis 0 (Kaiser-windowed FIR, ``scipy.signal.resample_poly``)."""
     if from_rate == to_rate:
         return x
+    from scipy.signal import resample_poly  # imported here: scipy.signal costs ~1 s to import
+
     g = np.gcd(int(from_rate), int(to_rate))
     y = resample_poly(x.astype(np.float64), to_rate // g, from_rate // g, axis=0)
     return y.astype(np.float32)

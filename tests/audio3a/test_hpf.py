@@ -56,3 +56,15 @@ def test_bad_config_and_frames():
         h.process(np.zeros(161, np.float32))
     with pytest.raises(FrameError, match="unsupported sample rate"):
         HighPassFilter(44100)
+
+
+@pytest.mark.parametrize("order, fs", [(2, 16000), (4, 16000), (4, 48000), (6, 48000)])
+def test_sections_match_scipy_butterworth(order, fs):
+    from scipy.signal import butter, sosfreqz
+
+    from audio3a.hpf import butterworth_highpass_sos
+    ours = butterworth_highpass_sos(order, 90.0, fs)
+    ref = butter(order, 90.0, btype="highpass", fs=fs, output="sos")
+    _, h1 = sosfreqz(ours, worN=2048, fs=fs)
+    _, h2 = sosfreqz(ref, worN=2048, fs=fs)
+    assert np.max(np.abs(h1 - h2)) < 1e-9
