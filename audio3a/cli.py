@@ -1,11 +1,14 @@
 """The ``audio3a`` command line.
 
-Subcommands: ``process`` (3A on a file). Exit status: 0 ok, 1 the input
-could not be processed (one line naming the file and the fix; ``--debug``
-adds the traceback), 2 bad usage.
+Subcommands: ``process`` (3A on a file), ``simulate`` (a file through a
+lossy network with FEC and concealment), ``bench`` (per-frame latency,
+concurrency, cold start), ``eval`` (quality of one processed file). Exit
+status: 0 ok, 1 the input could not be processed (one line naming the file
+and the fix; ``--debug`` adds the traceback), 2 bad usage.
 """
 import argparse
 import dataclasses
+import importlib
 import sys
 from pathlib import Path
 
@@ -73,6 +76,30 @@ def cmd_process(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate_files
+
+    res = evaluate_files(args.reference, args.output, far_path=args.far, sample_rate=args.rate)
+    for key, value in res.items():
+        if key == "missing":
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, float):
+            value = f"{value:.3f}"
+        print(f"{key:>16}: {value}")
+    if res.get("missing"):
+        print(f"not measured (install audio3a[eval]): {', '.join(res['missing'])}", file=sys.stderr)
+    return 0
+
+
+# Subcommands whose modules parse their own arguments (each has ``main(argv)``).
+DELEGATED = {
+    "simulate": ("audio3a.simulate", "send a file through a lossy, jittery network with FEC and concealment"),
+    "bench": ("audio3a.benchmark", "per-frame latency, concurrency and cold-start benchmarks"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audio3a",
@@ -98,10 +125,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.set_defaults(func=cmd_process)
+
+    e = sub.add_parser("eval", help="measure a processed file against its reference",
+                       description="SI-SDR, SNR and levels of OUT against REF; PESQ-WB, STOI, DNSMOS "
+                                   "(and AECMOS with --far) when audio3a[eval] is installed.")
+    e.add_argument("reference", metavar="REF", help="reference (clean) file")
+    e.add_argument("output", metavar="OUT", help="processed file")
+    e.add_argument("--far", metavar="FAR", help="far-end reference, for echo metrics")
+    e.add_argument("--rate", type=int, choices=(16000, 48000), help="rate to measure at (default: REF's)")
+    e.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    e.set_defaults(func=cmd_eval)
+
+    for name, (_, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
