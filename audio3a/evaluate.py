@@ -108,8 +108,8 @@ def pesq_wb(ref, deg, sample_rate: int) -> float:
 
     Returns NaN when PESQ finds no utterance (e.g. a silent reference).
     """
-    pesq = _require("pesq", "PESQ-WB")
     r, d = _pair(ref, deg, sample_rate, MODEL_RATE)
+    pesq = _require("pesq", "PESQ-WB")
     try:
         return float(pesq.pesq(MODEL_RATE, r, d, "wb"))
     except pesq.NoUtterancesError:
@@ -118,8 +118,8 @@ def pesq_wb(ref, deg, sample_rate: int) -> float:
 
 def stoi(ref, deg, sample_rate: int, extended: bool = False) -> float:
     """STOI (or extended STOI) of ``deg`` against ``ref`` (pystoi resamples to 10 kHz itself)."""
-    pystoi = _require("pystoi", "STOI")
     r, d = _pair(ref, deg, sample_rate, sample_rate)
+    pystoi = _require("pystoi", "STOI")
     return float(pystoi.stoi(r, d, int(sample_rate), extended=extended))
 
 
@@ -228,9 +228,9 @@ def aecmos(mic, far, out, sample_rate: int, scenario: str | None = None) -> dict
     (near-end single talk), or None for the scenario-less model. Only the first
     20 s are scored (the model's limit).
     """
-    _require("speechmos", "AECMOS")
     if scenario not in (None,) + AEC_SCENARIOS:
         raise ValueError(f"scenario must be one of {AEC_SCENARIOS} or None, got {scenario!r}")
+    _require("speechmos", "AECMOS")
     sess = _session("aecmos_models", _AECMOS_MODELS[None if scenario is None else "scenario"])
     sigs = [_clip_unit(resample(_mono(s, n), sample_rate, MODEL_RATE)) for s, n in
             ((far, "far-end signal"), (mic, "mic signal"), (out, "output signal"))]
@@ -386,3 +386,26 @@ def evaluate_files(ref_path, out_path, far_path=None, sample_rate: int | None = 
     out, _ = read(out_path, rate)
     far = None if far_path is None else read(far_path, rate)[0]
     return evaluate_pair(ref, out, rate, far=far)
+
+
+def main(argv=None) -> int:
+    """``audio3a eval REF OUT [--far FAR] [--rate HZ] [--json FILE]``: print one pair's scores."""
+    import argparse
+
+    from .report import markdown_table, write_json
+
+    ap = argparse.ArgumentParser(prog="audio3a eval", description=evaluate_pair.__doc__.split("\n\n")[0])
+    ap.add_argument("ref", help="reference: the clean signal, or with --far the microphone signal")
+    ap.add_argument("out", help="processed signal")
+    ap.add_argument("--far", help="far-end (loudspeaker) signal: adds ERLE and AECMOS")
+    ap.add_argument("--rate", type=int, help="evaluate at this rate (default: the reference file's)")
+    ap.add_argument("--json", metavar="FILE", help="also write the scores as JSON")
+    args = ap.parse_args(argv)
+    res = evaluate_files(args.ref, args.out, args.far, args.rate)
+    rows = [{"metric": k, "value": v} for k, v in res.items() if k != "missing"]
+    print(markdown_table(rows, ["metric", "value"]), end="")
+    if res["missing"]:
+        print(f"\nnot computed ({INSTALL_HINT} adds them): {', '.join(res['missing'])}")
+    if args.json:
+        write_json(args.json, res)
+    return 0

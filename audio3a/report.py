@@ -90,14 +90,15 @@ def markdown_table(rows, columns=None) -> str:
     """A GitHub markdown table of ``rows`` (a list of dicts).
 
     ``columns``: the keys to show, in order, each a key or a ``(key, header)``
-    pair; by default every key in order of first appearance. Missing cells
+    pair; by default every key in order of first appearance whose values are
+    scalars (nested dicts/lists go to the JSON, not the table). Missing cells
     print as '–'. Numeric columns are right-aligned.
     """
     rows = list(rows)
     if columns is None:
         keys = []
         for r in rows:
-            keys.extend(k for k in r if k not in keys)
+            keys.extend(k for k, v in r.items() if k not in keys and not isinstance(v, (dict, list, tuple)))
         columns = keys
     cols = [(c, c) if isinstance(c, str) else (c[0], c[1]) for c in columns]
     if not cols:

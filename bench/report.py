@@ -4,6 +4,7 @@ The table/JSON/header helpers live in ``audio3a.report`` (so ``audio3a bench``
 works from an installed package); this module re-exports them and adds the
 optional matplotlib plots.
 """
+import re
 from pathlib import Path
 
 import numpy as np
@@ -57,13 +58,21 @@ def plot_latency(samples_us: dict, path, title: str = "per-frame time") -> Path 
     return path
 
 
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+
+
 def loss_of(row: dict):
-    """The loss rate a quality row was measured at (keys 'loss', 'loss_pct' or 'loss_rate'), or None."""
+    """The loss rate a quality row was measured at, or None.
+
+    From a numeric 'loss', 'loss_pct' or 'loss_rate' field, else from a
+    percentage in its 'condition' text (e.g. "GE 20 % burst 4" -> 20.0).
+    """
     for key in ("loss", "loss_pct", "loss_rate"):
         v = row.get(key)
-        if isinstance(v, (int, float)):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
             return float(v)
-    return None
+    m = _PERCENT.search(str(row.get("condition", "")))
+    return float(m.group(1)) if m else None
 
 
 def plot_quality_vs_loss(rows, path, title: str) -> Path | None:
@@ -89,6 +98,10 @@ def plot_quality_vs_loss(rows, path, title: str) -> Path | None:
     def label(r):
         parts = [str(r[k]) for k in ("method", "system", "scheme", "name") if k in r][:1]
         parts += [str(r[k]) for k in ("channel", "model", "burst") if k in r]
+        if "condition" in r and not any(k in r for k in ("loss", "loss_pct", "loss_rate")):
+            rest = " ".join(_PERCENT.sub("", str(r["condition"])).split())
+            if rest:
+                parts.append(rest)       # "GE burst 4" apart from "Bernoulli"
         return " ".join(parts) or "audio3a"
 
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6), squeeze=False)

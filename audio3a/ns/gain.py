@@ -20,7 +20,7 @@ import numpy as np
 from .._jit import kernel
 
 # suppression floor G_min per named level, in dB
-FLOOR_DB = {"low": -8.0, "moderate": -14.0, "high": -20.0, "very-high": -26.0}
+FLOOR_DB = {"low": -10.0, "moderate": -17.0, "high": -25.0, "very-high": -30.0}
 
 XI_MIN_DB = -25.0
 DD_ALPHA = 0.92

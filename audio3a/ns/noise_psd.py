@@ -22,8 +22,9 @@ minima controlled recursive averaging", IEEE Trans. Speech Audio Process.
 
 B_min = 1.66 compensates the bias of the minimum of smoothed periodograms
 (Cohen's value for D ~ 120 frames, a_s = 0.9). The minimum window here is
-U*V = 8*12 frames = 0.96 s at the 10 ms hop, so a rise of the noise level is
-followed within about one second; falls are followed at once.
+U*V = 8*8 frames = 0.64 s at the 10 ms hop; a rise of the noise level
+reaches S_min, then S~_min within about two windows, so the estimate follows
+a 20 dB rise in about 1.5 s; falls are followed at once.
 """
 import numpy as np
 
@@ -52,7 +53,8 @@ GAMMA_0 = 4.6
 GAMMA_1 = 3.0
 ZETA_0 = 1.67
 N_SUBWIN = 8     # U
-SUBWIN_LEN = 12  # V, frames per sub-window
+SUBWIN_LEN = 8   # V, frames per sub-window
+INIT_FRAMES = 20  # first 0.2 s: learn the noise without presence control
 EPS = 1e-12
 
 
@@ -93,8 +95,8 @@ def imcra_smoothing(power, state, ring, counters, scratch):
             state[S_TILDE, k] = v
             state[S_TILDE_MIN, k] = v
             state[S_TILDE_MIN_SW, k] = v
-            state[NOISE_TILDE, k] = power[k] + EPS
-            state[NOISE, k] = BETA * (power[k] + EPS)
+            state[NOISE_TILDE, k] = sf[k] + EPS
+            state[NOISE, k] = BETA * (sf[k] + EPS)
             for u in range(ring.shape[1]):
                 ring[0, u, k] = v
                 ring[1, u, k] = v
@@ -182,10 +184,21 @@ def speech_presence_prob(q, xi, v, p):
 
 
 @kernel
-def noise_update(power, p, state):
-    """Step 6: presence-controlled recursive averaging and bias compensation."""
+def noise_update(power, p, state, counters):
+    """Step 6: presence-controlled recursive averaging and bias compensation.
+
+    During the first INIT_FRAMES frames the presence is ignored and the
+    factor is min(1 - 1/l, a_d): the estimate starts as the plain average of
+    the first periodograms instead of waiting for the minima to settle.
+    """
+    frame = counters[FRAME]
+    init = frame <= INIT_FRAMES
+    a_init = min(1.0 - 1.0 / max(frame, 1), ALPHA_D)
     for k in range(power.shape[0]):
-        a = ALPHA_D + (1.0 - ALPHA_D) * p[k]
+        if init:
+            a = a_init
+        else:
+            a = ALPHA_D + (1.0 - ALPHA_D) * p[k]
         nt = a * state[NOISE_TILDE, k] + (1.0 - a) * power[k]
         if nt < EPS:
             nt = EPS

@@ -18,7 +18,7 @@ from .._jit import kernel
 
 LAG_WINDOW_HZ = 60.0
 WHITE_NOISE_CORRECTION = 1.0001
-BANDWIDTH_GAMMA = 0.96
+BANDWIDTH_GAMMA = 0.99
 
 
 def lpc_order(sample_rate: int) -> int:
@@ -97,6 +97,34 @@ def bandwidth_expand(a, gamma):
         a[k] *= g
 
 
+@kernel
+def power_gain(a, tmp):
+    """White-noise power gain of 1/A(z), sum_n h[n]^2 = prod_i 1 / (1 - k_i^2).
+
+    The reflection coefficients k_i come from the step-down (backward Levinson)
+    recursion a_j <- (a_j - k_i a_{i-j}) / (1 - k_i^2), k_i = a_i; ``tmp`` holds the
+    working copy (p + 1 values). An unstable filter (|k_i| >= 1) returns inf.
+    """
+    p = a.shape[0] - 1
+    for j in range(p + 1):
+        tmp[j] = a[j]
+    gain = 1.0
+    for i in range(p, 0, -1):
+        k = tmp[i]
+        den = 1.0 - k * k
+        if den <= 0.0:
+            return np.inf
+        gain /= den
+        half = i // 2
+        for j in range(1, half + 1):
+            t1 = tmp[j]
+            t2 = tmp[i - j]
+            tmp[j] = (t1 - k * t2) / den
+            if j != i - j:
+                tmp[i - j] = (t2 - k * t1) / den
+    return gain
+
+
 @kernel(fastmath=True)
 def analysis_filter(a, x, start, n, e):
     """Residual e[i] = sum_{k=0}^{p} a_k x[start+i-k] for i = 0..n-1 (needs p samples before start)."""
@@ -108,17 +136,24 @@ def analysis_filter(a, x, start, n, e):
         e[i] = acc
 
 
-@kernel
-def synthesis_step(a, mem, v):
-    """One sample of y = v - sum_{k=1}^{p} a_k y[n-k]; ``mem[k-1] = y[n-k]`` is shifted in place. Returns y."""
+@kernel(fastmath=True)
+def synthesis_filter(a, mem, x, y, n, work):
+    """y[i] = x[i] - sum_{k=1}^{p} a_k y[i-k] for i < n; ``mem[k-1] = y[-k]`` on entry, updated on exit.
+
+    ``work`` (at least p + n samples) holds the output after the p past samples, so the
+    recursion is a plain dot product; x and y may be the same array.
+    """
     p = a.shape[0] - 1
-    acc = v
-    for k in range(1, p + 1):
-        acc -= a[k] * mem[k - 1]
-    for k in range(p - 1, 0, -1):
-        mem[k] = mem[k - 1]
-    mem[0] = acc
-    return acc
+    for k in range(p):
+        work[p - 1 - k] = mem[k]
+    for i in range(n):
+        acc = x[i]
+        for k in range(1, p + 1):
+            acc -= a[k] * work[p + i - k]
+        work[p + i] = acc
+        y[i] = acc
+    for k in range(p):
+        mem[k] = work[p + n - 1 - k]
 
 
 def lpc(x: np.ndarray, order: int, sample_rate: int) -> np.ndarray:

@@ -1,0 +1,346 @@
+"""The echo canceller stage: delay estimation, two adaptive filters, residual suppression.
+
+Per capture frame (10 ms, B samples):
+
+1. the paired far frame j leaves the render FIFO and its N-point spectrum is
+   stored (``render_buffer``);
+2. the bulk delay estimator compares binary spectra of far and mic
+   (``delay``); when it settles on a new delay the filter offset moves by whole
+   partitions, keeping the converged coefficients;
+3. the main and shadow PBFDAF filters (``filter``) produce their errors; the
+   shadow (fixed step 0.5) is copied into the main filter when its error is
+   under half the main filter's and under a quarter of the mic for 2 frames
+   (fast convergence at start and after echo-path changes; the second condition
+   keeps a shadow that tracks the near-end talker in double talk from being
+   copied), and reset to the main filter when its error is twice the main's for
+   5 frames; a main filter whose smoothed error exceeds twice the mic for 10
+   frames is zeroed (a divergence reset). The linear output is the shadow's
+   error when the copy condition holds, else the main's, else the mic;
+   a converged filter is moved to a new bulk delay only when the estimator has
+   held it ~1 s with confidence >= 0.4 (double talk cannot drag it away);
+4. the residual echo suppressor (``suppressor``) computes per-bin gains and
+   applies them as a linear-phase FIR (3.5 ms delay, the stage's only
+   algorithmic delay), with comfort noise (``comfort_noise``) where it attenuates.
+
+Cost: both filters run in one kernel call (``filter_pair_frame``) and the
+suppressor in another, so the Python work per frame is bookkeeping; per frame
+about 12 real FFTs of N = 512 points at 16 kHz.
+
+The filter covers ``tail_ms`` after the offset, which sits ``margin_ms`` before
+the estimated bulk delay (so the direct path and early reflections stay inside).
+
+48 kHz runs the same structure full band: B = 480, N = 1024, partitions of
+10 ms; the delay estimator and suppressor bands scale with the rate.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fft import make_plan, rfft
+from ..stage import RenderStage
+from .comfort_noise import ComfortNoise
+from .delay import DelayEstimator
+from .filter import (AdaptiveFilter, filter_pair_frame, mic_frame, peak_partition, shift_partitions,
+                     span_energy)
+from .render_buffer import RenderBuffer
+from .suppressor import EchoSuppressor
+
+
+@dataclass(frozen=True)
+class AecStats:
+    """Snapshot of the canceller.
+
+    erle_db: smoothed echo return loss enhancement, mic over output energy in
+    frames with far-end activity (dB); linear_erle_db: the same for the linear
+    filter alone; delay_ms: render-to-capture delay (bulk offset plus the
+    filter's main tap once converged, else the estimator's); delay_confidence
+    in [0, 1]; double_talk: near-end speech detected over echo in this frame;
+    divergence_resets, filter_copies: counts since reset; render_underruns /
+    render_overflows: capture frames that found no far frame / far frames dropped.
+    """
+
+    erle_db: float
+    linear_erle_db: float
+    delay_ms: float
+    delay_confidence: float
+    double_talk: bool
+    divergence_resets: int
+    filter_copies: int
+    render_underruns: int
+    render_overflows: int
+
+
+@dataclass(frozen=True)
+class AecConfig:
+    """Echo canceller settings.
+
+    max_delay_ms: largest bulk render-to-capture delay searched; tail_ms: echo
+    tail the linear filter covers after the bulk delay; suppression_db: the
+    residual suppressor's deepest attenuation in far-end single talk (comfort
+    noise fills below it); nonlinear_db: assumed level of
+    loudspeaker distortion below the echo; overdrive: residual-echo
+    overestimation of the suppressor; suppressor_delay_ms: half length of the
+    gain FIR (the stage's algorithmic delay); echo_decay_db_per_s: how fast the
+    suppressor lets its echo envelope fall (reverberation it assumes after the
+    linear estimate; 90 dB/s = a room with T60 of 0.67 s).
+    """
+
+    max_delay_ms: float = 1000.0
+    tail_ms: float = 200.0
+    margin_ms: float = 20.0
+    suppression_db: float = -20.0
+    nonlinear_db: float = -12.0
+    overdrive: float = 2.0
+    suppressor_delay_ms: float = 3.5
+    echo_decay_db_per_s: float = 90.0
+    max_render_ahead_ms: float = 500.0
+
+    def build(self, sample_rate: int) -> "EchoCanceller":
+        return EchoCanceller(sample_rate, self)
+
+
+class EchoCanceller(RenderStage):
+    """Acoustic echo canceller (see the module docstring)."""
+
+    name = "aec"
+    ST_SHARE = 0.5  # echo share of the mic above which a frame counts as far-end single talk
+
+    def __init__(self, sample_rate: int = 16000, config: AecConfig = AecConfig()):
+        super().__init__(sample_rate)
+        if not 0.0 <= config.max_delay_ms <= 2000.0:
+            raise ValueError("AecConfig.max_delay_ms must lie in [0, 2000]")
+        if not 10.0 <= config.tail_ms <= 1000.0:
+            raise ValueError("AecConfig.tail_ms must lie in [10, 1000]")
+        if not 0.5 <= config.suppressor_delay_ms <= 8.0:
+            raise ValueError("AecConfig.suppressor_delay_ms must lie in [0.5, 8]")
+        self.config = config
+        b = self.frame_len
+        n_fft = 1
+        while n_fft < 2 * b:
+            n_fft *= 2
+        self.n_fft = n_fft
+        self.n_bins = n_fft // 2 + 1
+        frame_ms = 1000.0 * b / sample_rate
+        self.n_part = int(np.ceil(config.tail_ms / frame_ms))
+        self.margin = int(round(config.margin_ms / frame_ms))
+        self.max_lag = int(round(config.max_delay_ms / frame_ms))
+        ahead = max(1, int(round(config.max_render_ahead_ms / frame_ms)))
+        cap = self.max_lag + self.n_part + ahead + n_fft // b + 4
+        self.plan = make_plan(n_fft)
+        self.render = RenderBuffer(b, n_fft, cap, ahead)
+        self.delay = DelayEstimator(sample_rate, n_fft, b, config.max_delay_ms, cap)
+        self.main = AdaptiveFilter(self.n_part, b, n_fft, self.plan)
+        self.shadow = AdaptiveFilter(self.n_part, b, n_fft, self.plan, fixed_mu=0.5)
+        d_samples = int(round(config.suppressor_delay_ms * sample_rate / 1000))
+        self.latency_ms = 1000.0 * d_samples / sample_rate
+        self.suppressor = EchoSuppressor(b, n_fft, self.plan, d_samples, config.nonlinear_db,
+                                         config.overdrive, config.suppression_db, config.echo_decay_db_per_s)
+        self.cng = ComfortNoise(self.n_bins, b, n_fft)
+        # per-frame scratch
+        self._d = np.zeros(b)
+        self._mic_hist = np.zeros(n_fft)
+        self._D = np.zeros(self.n_bins, np.complex128)
+        self._D2 = np.zeros(self.n_bins)
+        self._Yh = np.zeros(self.n_bins, np.complex128)
+        self._pad = np.zeros(n_fft)
+        self._Dblk = np.zeros(self.n_bins, np.complex128)
+        self._leak = np.zeros((4, self.n_bins))  # Valin step state: Eh, Yavg, See, Syy per bin
+        self._leak_state = np.zeros(2)
+        self._out = np.zeros(b, np.float32)
+        self._delta = 1e-6 * n_fft * self.n_part
+        self._beta0 = 2.0 * b / sample_rate  # leakage smoothing (Valin: 2 frames per second)
+        self.reset()
+
+    # ------------------------------------------------------------------ API
+    def reset(self) -> None:
+        self.render.reset()
+        self.delay.reset()
+        self.main.reset()
+        self.shadow.reset()
+        self.suppressor.reset()
+        self.cng.reset()
+        self._mic_hist[:] = 0.0
+        self._leak[:] = 0.0
+        self._leak_state[:] = 0.0
+        self._out[:] = 0.0
+        self.offset = 0
+        self.eta = 1.0
+        self._copy_count = 0
+        self._reset_count = 0
+        self._diverge_count = 0
+        self.divergence_resets = 0
+        self.filter_copies = 0
+        self._erle_num = 0.0
+        self._erle_den = 0.0
+        self._lin_num = 0.0
+        self._lin_den = 0.0
+        self._lin_erle_db = 0.0
+        self._double_talk = False
+        self._em_avg = 0.0
+        self._converged_db = 0.0
+        self._st_erle_db = 0.0
+        self._frame_count = 0
+        self._lag_part = 0
+        self._mic_avg = 0.0
+
+    @property
+    def stats(self) -> AecStats:
+        return AecStats(
+            erle_db=self._ratio_db(self._erle_num, self._erle_den),
+            linear_erle_db=self._ratio_db(self._lin_num, self._lin_den),
+            delay_ms=self.delay_ms,
+            delay_confidence=float(self.delay.confidence),
+            double_talk=bool(self._double_talk),
+            divergence_resets=self.divergence_resets,
+            filter_copies=self.filter_copies,
+            render_underruns=self.render.underruns,
+            render_overflows=self.render.overflows,
+        )
+
+    @property
+    def delay_ms(self) -> float:
+        """Bulk offset plus the main filter's largest tap (the direct path) once it has converged."""
+        frame_ms = 1000.0 * self.frame_len / self.sample_rate
+        if self._ratio_db(self._lin_num, self._lin_den) > 6.0:
+            taps = self.main.impulse_response()
+            return self.offset * frame_ms + 1000.0 * int(np.argmax(np.abs(taps))) / self.sample_rate
+        if self.delay.delay_frames >= 0:
+            return self.delay.delay_frames * frame_ms
+        return 0.0
+
+    @staticmethod
+    def _ratio_db(num: float, den: float) -> float:
+        if num <= 0.0 or den <= 0.0:
+            return 0.0
+        return float(10.0 * math.log10(num / den))
+
+    def _process_render(self, x: np.ndarray) -> None:
+        self.render.push(x)
+
+    # --------------------------------------------------------------- capture
+    def _process(self, x: np.ndarray) -> np.ndarray:
+        cap = self.render.capacity
+        j = self.render.pop()
+        slot = j % cap
+        self.delay.add_far(j, self.render.power[slot], self.render.energy[slot])
+
+        d = self._d
+        mic_energy = mic_frame(x, d, self._mic_hist, self.plan, self._D, self._D2)
+        if self.delay.update(j, self._D2, mic_energy):
+            lag = self.delay._candidate
+            inside = self.offset + 1 <= lag <= self.offset + self.n_part // 2
+            if self._converged_db < 10.0:
+                # nothing to lose yet: follow the estimator
+                self._move_offset(max(0, self.delay.accept() - self.margin))
+            elif not inside and self.delay.proposes(100, 0.4):
+                # a converged filter moves only for a delay that persists for ~1 s
+                self._move_offset(max(0, self.delay.accept() - self.margin))
+
+        base = j - self.offset
+        far_active = span_energy(self.render.energy, base, cap, self.n_part) > 1e-7 * self.n_part
+        main, shadow = self.main, self.shadow
+        em, es, eta = filter_pair_frame(
+            self.render.spectra, self.render.power, base, cap, d, self.plan,
+            main.W, main.spec, main.time, main.block, main.bins, main._g, main._part,
+            shadow.W, shadow.spec, shadow.time, shadow.block, shadow.bins, shadow._g, shadow._part,
+            self._Yh, self._leak, self._leak_state, far_active, self._beta0, main.gain_scale,
+            self._delta, main.alpha, main._count % 4 == 0)
+        if far_active:
+            self.eta = eta
+            main.advance()
+            shadow.advance()
+            self._copy_rules(em, es, mic_energy)
+
+        # output of the linear stage: the clearly better filter
+        use_shadow = es < 0.5 * em and es < 0.25 * mic_energy
+        lin = shadow if use_shadow else main
+        e_lin = min(es, em)
+        if e_lin > mic_energy:  # worse than nothing: pass the mic through the suppressor
+            lin = None
+        if far_active and mic_energy > 0.0:
+            self._lin_num = 0.95 * self._lin_num + 0.05 * mic_energy
+            self._lin_den = 0.95 * self._lin_den + 0.05 * (e_lin if lin is not None else mic_energy)
+        if far_active and mic_energy > 10.0 * self.delay._mic_floor:
+            frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
+            # fast rise, slow decay (1 dB/s): survives double talk, tells "converged"
+            self._converged_db = max(frame_erle if frame_erle < 40.0 else 40.0,
+                                     self._converged_db - 0.01)
+        residual_ratio = 10 ** (-min(max(self._st_erle_db, 0.0), 40.0) / 10)
+
+        sup = self.suppressor
+        E = lin.E if lin is not None else self._mic_block_spectrum(d)
+        e_time = lin.e if lin is not None else d
+        if self._frame_count % 10 == 0:
+            self._lag_part = peak_partition(main.W)
+        self._frame_count += 1
+        # far frame the echo mostly comes from: the filter's main partition once it has
+        # converged, before that the delay estimator's best lag
+        if self._converged_db >= 10.0 or self.delay._candidate < 0:
+            lag = self.offset + self._lag_part
+        else:
+            lag = self.delay._candidate
+        xs = (j - lag) % cap
+        share, out_energy = sup.process(E, self._Yh, self.render.spectra[xs], self.render.power[xs],
+                                        self._D, self._D2, e_time, self.eta, residual_ratio, self.cng,
+                                        self._out)
+        if far_active and share > self.ST_SHARE and mic_energy > 10.0 * self.delay._mic_floor:
+            # far-end single talk: the linear filter's ERLE, which sets the residual the
+            # suppressor assumes (frozen in double talk, drops at once after a path change)
+            frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
+            self._st_erle_db += 0.2 * (min(frame_erle, 40.0) - self._st_erle_db)
+
+        if far_active and mic_energy > 0.0:
+            self._erle_num = 0.95 * self._erle_num + 0.05 * mic_energy
+            self._erle_den = 0.95 * self._erle_den + 0.05 * out_energy
+        # double talk: far end active, the mic not explained by the far end (low echo share)
+        # and the linear error well above the residual the filter leaves in single talk
+        self._double_talk = bool(far_active and share < self.ST_SHARE
+                                 and e_lin > 4.0 * mic_energy * residual_ratio
+                                 and mic_energy > 10.0 * self.delay._mic_floor)
+        return self._out
+
+    # ---------------------------------------------------------------- helpers
+    def _copy_rules(self, em: float, es: float, mic_energy: float) -> None:
+        # copy only when the shadow clearly wins and removes most of the mic: in double
+        # talk a fast filter also "wins" by partly tracking the near-end talker
+        if es < 0.5 * em and es < 0.25 * mic_energy:
+            self._copy_count += 1
+        else:
+            self._copy_count = 0
+        if self._copy_count >= 2:
+            self.main.W[:] = self.shadow.W
+            self.filter_copies += 1
+            self._copy_count = 0
+        if es > 2.0 * em:
+            self._reset_count += 1
+        else:
+            self._reset_count = 0
+        if self._reset_count >= 5:
+            self.shadow.W[:] = self.main.W
+            self._reset_count = 0
+        self._em_avg += 0.1 * (em - self._em_avg)
+        self._mic_avg += 0.1 * (mic_energy - self._mic_avg)
+        if self._em_avg > 2.0 * self._mic_avg and mic_energy > 10.0 * self.delay._mic_floor:
+            self._diverge_count += 1
+        else:
+            self._diverge_count = 0
+        if self._diverge_count >= 10:
+            self.main.W[:] = 0.0
+            self._converged_db = 0.0
+            self.divergence_resets += 1
+            self._diverge_count = 0
+
+    def _move_offset(self, new_offset: int) -> None:
+        shift = new_offset - self.offset
+        if shift == 0:
+            return
+        shift_partitions(self.main.W, shift)
+        shift_partitions(self.shadow.W, shift)
+        self.offset = new_offset
+
+    def _mic_block_spectrum(self, d: np.ndarray) -> np.ndarray:
+        self._pad[: self.n_fft - self.frame_len] = 0.0
+        self._pad[self.n_fft - self.frame_len:] = d
+        rfft(self.plan, self._pad, self._Dblk)
+        return self._Dblk

@@ -1,0 +1,349 @@
+"""Partitioned-block frequency-domain adaptive filter (PBFDAF / MDF).
+
+The echo path after the bulk delay is modelled by P partitions of B taps
+(B = one 10 ms frame, so a partition is one frame of far end), each held as
+an N-point spectrum W_p (N >= 2B - 1, a power of two). With X_j the spectrum
+of the last N far samples ending at far frame j (``RenderBuffer``), the echo
+estimate of the current frame is the last B samples of the overlap-save
+output (Soo & Pang 1990; Borrallo & Otero 1992)
+
+    y_hat = last B of IFFT( sum_p X_{j - p} W_p ),     e = d - y_hat,
+
+and with E = FFT([0 ... 0, e]) the normalised update is
+
+    W_p <- W_p + mu_k (N / B) conj(X_{j-p}) E / (sum_p |X_{j-p}|^2 + delta),
+
+followed by the gradient constraint (taps >= B of partition p zeroed) on one
+partition per frame, round robin, as in WebRTC AEC3: the constraint costs two
+FFTs, and applying it to every partition every frame buys little.
+
+The step is proportionate over partitions (IPNLMS, Benesty & Gay 2002, with
+alpha = 0): partitions holding more of the echo path adapt faster, which
+roughly halves the time to the first 20 dB on decaying room responses.
+``mu_k`` is per bin. The canceller runs two of these filters (Speex-style
+foreground/background): a *shadow* filter with a fixed large step that
+converges and re-converges fast but diverges in double talk, and the *main*
+filter whose step follows Valin's optimal learning rate (J.-M. Valin, "On
+adjusting the learning rate in frequency domain echo cancellation with
+double-talk", IEEE TASLP 2007),
+
+    mu_k = min(mu_max, eta |Y_hat_k|^2 / |E_k|^2),
+
+the estimated residual echo over the error power: near-end speech in the
+error shrinks the step by itself, so no double-talk detector gates it.
+``eta`` (the leakage: residual echo / echo estimate) is the regression slope
+of the error power on the echo-estimate power across bins, smoothed more
+slowly when the error is large relative to the echo (``leakage_update``).
+"""
+import numpy as np
+
+from .._jit import kernel
+from ..fft import irfft, rfft
+
+
+@kernel
+def power_spectrum(X, X2):
+    """X2_k = |X_k|^2."""
+    for k in range(X.shape[0]):
+        X2[k] = X[k].real * X[k].real + X[k].imag * X[k].imag
+
+
+@kernel
+def mic_frame(x, d, hist, plan, D, D2):
+    """d = x (float64), hist <- last N mic samples, D = rfft(hist), D2 = |D|^2; returns sum d^2."""
+    b = x.shape[0]
+    n = hist.shape[0]
+    energy = 0.0
+    for i in range(n - b):
+        hist[i] = hist[i + b]
+    for i in range(b):
+        v = np.float64(x[i])
+        d[i] = v
+        hist[n - b + i] = v
+        energy += v * v
+    rfft(plan, hist, D)
+    power_spectrum(D, D2)
+    return energy
+
+
+@kernel
+def span_energy(energy, base, cap, n_part):
+    """Far-end sample energy over the frames the filter spans (base - n_part + 1 .. base)."""
+    acc = 0.0
+    for p in range(n_part):
+        acc += energy[(base - p) % cap]
+    return acc
+
+
+@kernel
+def filter_error(spectra, base, cap, W, d, plan, Y, y_time, y_hat, e, E, e_pad, Yh, want_yh):
+    """Echo estimate y_hat, error e = d - y_hat, E = FFT([0, e]) and, when ``want_yh``,
+    Yh = FFT([0, y_hat]); returns sum e^2."""
+    n_part, n_bins = W.shape
+    Y[:] = 0.0
+    for p in range(n_part):
+        row = spectra[(base - p) % cap]
+        for k in range(n_bins):
+            Y[k] += row[k] * W[p, k]
+    irfft(plan, Y, y_time)
+    n = y_time.shape[0]
+    b = d.shape[0]
+    for i in range(b):
+        y_hat[i] = y_time[n - b + i]
+        e[i] = d[i] - y_hat[i]
+    e_pad[: n - b] = 0.0
+    e_pad[n - b:] = e
+    rfft(plan, e_pad, E)
+    if want_yh:  # spectrum of the zero-padded echo estimate, on the same footing as E
+        e_pad[n - b:] = y_hat
+        rfft(plan, e_pad, Yh)
+    energy = 0.0
+    for i in range(b):
+        energy += e[i] * e[i]
+    return energy
+
+
+@kernel
+def proportionate_weights(W, alpha, g):
+    """IPNLMS partition weights g_p = (1 - a) / 2 + (1 + a) P |W_p| / (2 sum |W|), mean 1."""
+    n_part = W.shape[0]
+    total = 0.0
+    for p in range(n_part):
+        acc = 0.0
+        for k in range(W.shape[1]):
+            acc += W[p, k].real * W[p, k].real + W[p, k].imag * W[p, k].imag
+        g[p] = np.sqrt(acc)
+        total += g[p]
+    for p in range(n_part):
+        share = g[p] / total if total > 0.0 else 1.0 / n_part
+        g[p] = 0.5 * (1.0 - alpha) + 0.5 * (1.0 + alpha) * n_part * share
+
+
+@kernel
+def adapt(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_spec):
+    """Proportionate PBFDAF step (IPNLMS over partitions, Benesty & Gay 2002):
+
+    W_p += mu_k scale g_p conj(X_{base-p}) E / (sum_q g_q |X_{base-q}|^2 + delta + 0.01 mean_k(...)),
+
+    unconstrained; ``constrain_taps`` fixes one partition per frame.
+    """
+    n_part, n_bins = W.shape
+    X2g[:] = 0.0
+    for p in range(n_part):
+        row = power[(base - p) % cap]
+        for k in range(n_bins):
+            X2g[k] += g[p] * row[k]
+    # regularise against the mean power: bins the far end leaves empty (narrow-band
+    # speech above 4 kHz) must not get huge steps that the constraint spreads to all bins
+    mean = 0.0
+    for k in range(n_bins):
+        mean += X2g[k]
+    reg = delta + 0.01 * mean / n_bins
+    for k in range(n_bins):
+        tmp_spec[k] = E[k] * (mu[k] * gain_scale / (X2g[k] + reg))
+    for p in range(n_part):
+        row = spectra[(base - p) % cap]
+        gp = g[p]
+        for k in range(n_bins):
+            W[p, k] += row[k].conjugate() * (gp * tmp_spec[k])
+
+
+@kernel
+def constrain_taps(W, part, n_taps, plan, tmp_time, tmp_spec):
+    """Zero the time-domain taps >= n_taps of partition ``part``."""
+    irfft(plan, W[part], tmp_time)
+    tmp_time[n_taps:] = 0.0
+    rfft(plan, tmp_time, tmp_spec)
+    W[part, :] = tmp_spec
+
+
+@kernel
+def valin_step(E, Yh, leak, mu_max, See, Syy, smooth, mu):
+    """mu_k = min(mu_max, leak Syy_k / See_k) on smoothed powers (Valin 2007)."""
+    for k in range(E.shape[0]):
+        e2 = E[k].real * E[k].real + E[k].imag * E[k].imag
+        y2 = Yh[k].real * Yh[k].real + Yh[k].imag * Yh[k].imag
+        See[k] += smooth * (e2 - See[k])
+        Syy[k] += smooth * (y2 - Syy[k])
+        r = leak * Syy[k]
+        if r > 0.5 * See[k]:
+            r = 0.5 * See[k]
+        m = r / (See[k] + 1e-30)
+        mu[k] = m if m < mu_max else mu_max
+
+
+@kernel
+def leakage_update(E, Yh, Eh, Yh_avg, state, beta0, beta_max):
+    """Valin's leakage eta = Pey / Pyy from power fluctuations; state = [Pey, Pyy]; returns eta."""
+    see = 0.0
+    syy = 0.0
+    for k in range(E.shape[0]):
+        see += E[k].real * E[k].real + E[k].imag * E[k].imag
+        syy += Yh[k].real * Yh[k].real + Yh[k].imag * Yh[k].imag
+    pey = 0.0
+    pyy = 0.0
+    for k in range(E.shape[0]):
+        e2 = E[k].real * E[k].real + E[k].imag * E[k].imag
+        y2 = Yh[k].real * Yh[k].real + Yh[k].imag * Yh[k].imag
+        Eh[k] += 0.35 * (e2 - Eh[k])
+        Yh_avg[k] += 0.35 * (y2 - Yh_avg[k])
+        de = e2 - Eh[k]
+        dy = y2 - Yh_avg[k]
+        pey += de * dy
+        pyy += dy * dy
+    beta = beta0 * syy / (see + 1e-30)
+    if beta > beta_max:
+        beta = beta_max
+    state[0] += beta * (pey - state[0])
+    state[1] += beta * (pyy - state[1])
+    if state[1] < 1e-30:
+        return 1.0
+    eta = state[0] / state[1]
+    if eta < 1e-4:
+        eta = 1e-4
+    if eta > 1.0:
+        eta = 1.0
+    return eta
+
+
+@kernel
+def main_step_size(E, Yh, Eh, Yh_avg, state, beta0, See, Syy, mu):
+    """leakage_update (beta0, beta_max = beta0 / 4) then valin_step (mu_max 0.5); returns eta."""
+    eta = leakage_update(E, Yh, Eh, Yh_avg, state, beta0, 0.25 * beta0)
+    valin_step(E, Yh, eta, 0.5, See, Syy, 0.5, mu)
+    return eta
+
+
+@kernel
+def shift_partitions(W, shift):
+    """Move the filter by ``shift`` partitions (positive: echo now arrives earlier in it)."""
+    n_part = W.shape[0]
+    if shift > 0:
+        for p in range(n_part):
+            if p + shift < n_part:
+                W[p] = W[p + shift]
+            else:
+                W[p] = 0.0
+    elif shift < 0:
+        s = -shift
+        for p in range(n_part - 1, -1, -1):
+            if p - s >= 0:
+                W[p] = W[p - s]
+            else:
+                W[p] = 0.0
+
+
+@kernel
+def peak_partition(W):
+    """Index of the partition with the largest coefficient energy."""
+    best = 0
+    best_e = -1.0
+    for p in range(W.shape[0]):
+        acc = 0.0
+        for k in range(W.shape[1]):
+            acc += W[p, k].real * W[p, k].real + W[p, k].imag * W[p, k].imag
+        if acc > best_e:
+            best_e = acc
+            best = p
+    return best
+
+
+@kernel
+def adapt_frame(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_spec, alpha,
+                update_weights, constrain, part, n_taps, plan, tmp_time):
+    """proportionate_weights (when ``update_weights``) + adapt + (when ``constrain``)
+    constrain_taps of ``part``, in one call."""
+    if update_weights:
+        proportionate_weights(W, alpha, g)
+    adapt(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_spec)
+    if constrain:
+        constrain_taps(W, part, n_taps, plan, tmp_time, tmp_spec)
+
+
+@kernel
+def filter_pair_frame(spectra, power, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m, g_m, part_m,
+                      Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak, leak_state, far_active,
+                      beta0, gain_scale, delta, alpha, update_weights):
+    """One frame of the main and shadow filters in one call (few arguments, no Python between):
+
+    errors of both (and the main echo-estimate spectrum Yh); when the far end is active the
+    main step size (``main_step_size``, state rows of ``leak``: Eh, Yavg, See, Syy) and one
+    adaptation of each filter with the constraint of their next partition.
+    Returns (main error energy, shadow error energy, leakage or -1 when not adapted).
+    """
+    em = filter_error(spectra, base, cap, Wm, d, plan, spec_m[0], time_m[0], block_m[0], block_m[1],
+                      spec_m[1], time_m[1], Yh, True)
+    es = filter_error(spectra, base, cap, Ws, d, plan, spec_s[0], time_s[0], block_s[0], block_s[1],
+                      spec_s[1], time_s[1], spec_s[0], False)
+    eta = -1.0
+    if far_active:
+        eta = main_step_size(spec_m[1], Yh, leak[0], leak[1], leak_state, beta0, leak[2], leak[3], bins_m[0])
+        n_taps = d.shape[0]
+        adapt_frame(spectra, power, base, cap, Wm, spec_m[1], g_m, bins_m[0], gain_scale, delta, bins_m[1],
+                    spec_m[2], alpha, update_weights, True, part_m, n_taps, plan, time_m[2])
+        adapt_frame(spectra, power, base, cap, Ws, spec_s[1], g_s, bins_s[0], gain_scale, delta, bins_s[1],
+                    spec_s[2], alpha, update_weights, True, part_s, n_taps, plan, time_s[2])
+    return em, es, eta
+
+
+class AdaptiveFilter:
+    """One PBFDAF: coefficients and the per-frame scratch it needs (no allocation per frame)."""
+
+    def __init__(self, n_part: int, frame_len: int, n_fft: int, plan, fixed_mu: float = 0.0):
+        self.n_part = n_part
+        self.fixed_mu = fixed_mu
+        self.frame_len = frame_len
+        self.n_fft = n_fft
+        self.plan = plan
+        n_bins = n_fft // 2 + 1
+        self.W = np.zeros((n_part, n_bins), np.complex128)
+        # scratch packed in a few arrays (fewer kernel arguments); the names are views
+        self.spec = np.zeros((3, n_bins), np.complex128)  # Y, E, tmp
+        self.time = np.zeros((3, n_fft), np.float64)  # y_time, e_pad, tmp
+        self.block = np.zeros((2, frame_len), np.float64)  # y_hat, e
+        self.bins = np.zeros((2, n_bins), np.float64)  # mu, X2g
+        self.Y, self.E, self._tmp_spec = self.spec
+        self.y_time, self.e_pad, self._tmp_time = self.time
+        self.y_hat, self.e = self.block
+        self.mu, self._X2g = self.bins
+        self.gain_scale = n_fft / frame_len
+        self.alpha = 0.0
+        self._g = np.ones(n_part)
+        self._part = 0
+        self._count = 0
+
+    def reset(self) -> None:
+        self.W[:] = 0.0
+        self.mu[:] = self.fixed_mu  # a fixed step, or 0 until the step control sets it
+        self.e[:] = 0.0
+        self.y_hat[:] = 0.0
+        self._g[:] = 1.0
+        self._part = 0
+        self._count = 0
+
+    def error(self, spectra, base: int, cap: int, d: np.ndarray, Yh=None) -> float:
+        """Compute this frame's echo estimate and error (and its spectrum into ``Yh``);
+        return the error energy."""
+        want = Yh is not None
+        return filter_error(spectra, base, cap, self.W, d, self.plan, self.Y, self.y_time, self.y_hat,
+                            self.e, self.E, self.e_pad, Yh if want else self.Y, want)
+
+    def adapt(self, spectra, power, base: int, cap: int, delta: float, constrain: bool = True) -> None:
+        """One gradient step; with ``constrain`` also constrain the next partition (round robin)."""
+        adapt_frame(spectra, power, base, cap, self.W, self.E, self._g, self.mu, self.gain_scale, delta,
+                    self._X2g, self._tmp_spec, self.alpha, self._count % 4 == 0, constrain, self._part,
+                    self.frame_len, self.plan, self._tmp_time)
+        self._count += 1
+        if constrain:
+            self._part = (self._part + 1) % self.n_part
+
+    def advance(self, constrained: bool = True) -> None:
+        """Bookkeeping after an adaptation done by ``filter_pair_frame``."""
+        self._count += 1
+        if constrained:
+            self._part = (self._part + 1) % self.n_part
+
+    def impulse_response(self) -> np.ndarray:
+        """The filter's taps (n_part * B), for stats and tests."""
+        taps = np.fft.irfft(self.W, self.n_fft, axis=1)[:, : self.frame_len]
+        return taps.reshape(-1)

@@ -1,0 +1,267 @@
+"""Residual echo suppressor: per-bin gain on the linear-filter error, applied as a short FIR.
+
+Residual echo power per bin k is predicted from the linear echo estimate
+Y_hat and the render/capture coherence:
+
+    S_yy,k = max(|Y_hat_k|^2, r S_yy,k)          (echo envelope with reverberant release r)
+    R_k    = eta S_yy,k + nl (1 - t) <S_yy>_k  +  coh_k S_dd,k rho
+
+* ``eta``: the filter's leakage (residual / echo estimate, ``filter.leakage_update``);
+* ``nl`` (default -12 dB): loudspeaker nonlinearity and late reverberation the
+  linear filter cannot model; <S_yy>_k spreads it over +-2 bins like clipping
+  harmonics. It is faded out by the double-talk weight t (below);
+* coh_k S_dd,k: the part of the mic linearly predictable from the delay-aligned
+  far end, coh = |S_xd|^2 / (S_xx S_dd) (the coherence of WebRTC's AEC2
+  suppressor), times rho = 10^(-ERLE/10), the residual ratio of the linear filter
+  measured in far-end single talk: before the filter has converged this term
+  carries the suppression.
+
+Gain: power subtraction with an overdrive that grows with the echo share of
+the bin, r = R_k / S_ee,k:  G_k = 1 - (1 + (beta - 1) min(1, 3 r)) r, so bins
+dominated by echo are cut hard while bins dominated by the near end lose
+little; instant attack, smoothed release. Its floor is G_min (``suppression_db``,
+-20 dB by default: deeper floors gate the near end in double talk for little
+gain, since comfort noise fills the removed bins anyway) in far-end single
+talk and -12 dB in double talk, with the double-talk weight
+t = clip((rho_frame / rho - 4) / 12, 0, 1), rho_frame = sum S_ee / sum S_yy: an error
+far above the residual the filter leaves in single talk means a near-end talker,
+who is then never gated. With the far end silent R = 0 and G = 1.
+
+Low delay: instead of overlap-add (a window's worth of delay) G becomes a
+linear-phase FIR of 2D + 1 taps: the zero-phase response irfft(G) windowed by a
+Hann window, computed directly in the frequency domain (``gain_fir_direct``),
+applied to the error by overlap-save; the suppressor adds exactly D samples of
+delay (3.5 ms by default). The block is filtered with the previous and the
+current FIR and crossfaded linearly, so gain changes cause no jumps at block
+edges. With G = 1 the FIR is a unit impulse: the signal passes unchanged, only
+delayed.
+"""
+import numpy as np
+
+from .._jit import kernel
+from ..fft import irfft, rfft
+from .comfort_noise import add_comfort_noise, noise_update
+
+
+@kernel
+def suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay, residual_ratio,
+                     block_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth):
+    """Per-bin gain G_k (see the module docstring); updates the smoothed spectra in place.
+
+    Returns the echo share of the mic, sum_k coh_k S_dd,k / sum_k S_dd,k: near 1 when the
+    mic is far-end echo, low in double talk or near-end single talk.
+    """
+    n = E.shape[0]
+    pred = 0.0
+    total = 0.0
+    see_sum = 0.0
+    syy_sum = 0.0
+    for k in range(n):
+        e2 = E[k].real * E[k].real + E[k].imag * E[k].imag
+        y2 = Yh[k].real * Yh[k].real + Yh[k].imag * Yh[k].imag
+        See[k] += smooth * (e2 - See[k])
+        dec = echo_decay * Syy[k]
+        Syy[k] = y2 if y2 > dec else dec
+        Sxx[k] += smooth * (Xal2[k] - Sxx[k])
+        Sdd[k] += smooth * (D2[k] - Sdd[k])
+        see_sum += See[k]
+        syy_sum += Syy[k]
+        if Sxx[k] > 1e-30 and Sdd[k] > 1e-30:
+            coh = Sxd[k] / (Sxx[k] * Sdd[k])
+            pred += (coh if coh < 1.0 else 1.0) * Sdd[k]
+            total += Sdd[k]
+    share = pred / total if total > 0.0 else 0.0
+    # attenuation floor: deep (g_min) in far-end single talk, shallow (-12 dB) in double talk,
+    # so the near end is never gated. Double talk = the error is well above the residual the
+    # filter leaves in single talk: rho = sum See / sum Syy against residual_ratio.
+    rho = see_sum / (syy_sum + 1e-30)
+    t = (rho / (residual_ratio + 1e-6) - 4.0) / 12.0
+    if t < 0.0:
+        t = 0.0
+    elif t > 1.0:
+        t = 1.0
+    floor = 10.0 ** ((20.0 * np.log10(g_min) * (1.0 - t) - 12.0 * t) / 20.0)
+    if floor < g_min:
+        floor = g_min
+    for k in range(n):
+        # nonlinear share spread over +-2 bins
+        lo = k - 2 if k >= 2 else 0
+        hi = k + 3 if k + 3 <= n else n
+        acc = 0.0
+        for j in range(lo, hi):
+            acc += Syy[j]
+        spread = acc / (hi - lo)
+        r = eta * Syy[k] + nl * (1.0 - t) * spread
+        # linearly predictable echo not yet removed by the filter
+        if Sxx[k] > 1e-30 and Sdd[k] > 1e-30:
+            coh = Sxd[k] / (Sxx[k] * Sdd[k])
+            if coh > 1.0:
+                coh = 1.0
+            r += coh * Sdd[k] * block_scale * residual_ratio
+        # overdrive only where echo dominates: beta_eff runs from 1 (r -> 0) to beta (r >= 1/3)
+        ratio = r / (See[k] + 1e-30)
+        b = 3.0 * ratio
+        if b > 1.0:
+            b = 1.0
+        g = 1.0 - (1.0 + (beta - 1.0) * b) * ratio
+        if g < floor:
+            g = floor
+        if g > G[k]:
+            g = G[k] + release * (g - G[k])
+        G[k] = g
+    return share
+
+
+@kernel
+def cross_power_update(Xal, D, cross, Sxd, smooth):
+    """Smoothed render/capture cross spectrum; Sxd = |cross|^2 (for the coherence)."""
+    for k in range(Xal.shape[0]):
+        c = Xal[k] * D[k].conjugate()
+        cross[k] += smooth * (c - cross[k])
+        Sxd[k] = cross[k].real * cross[k].real + cross[k].imag * cross[k].imag
+
+
+@kernel
+def gain_fir_direct(G, kernel_taps, phase, H):
+    """H = spectrum of the windowed linear-phase FIR, computed in the frequency domain.
+
+    Windowing the zero-phase response irfft(G) by w in time is a circular
+    convolution of G with W = DFT(w) / N; the Hann window's transform is
+    concentrated in a few bins, so the convolution is truncated to
+    +-K bins (``kernel_taps``, normalised to sum 1 so that G = 1 gives exactly
+    the pure delay), and ``phase`` = e^{-2 pi i k D / N} adds the D-sample delay.
+    Equals windowing irfft(G) in time up to the truncated side lobes, without two FFTs.
+    """
+    nb = G.shape[0]
+    n = 2 * (nb - 1)
+    K = (kernel_taps.shape[0] - 1) // 2
+    for k in range(nb):
+        acc = 0.0
+        for q in range(-K, K + 1):
+            l = k - q
+            if l < 0:
+                l = -l
+            if l >= nb:
+                l = n - l
+            acc += kernel_taps[q + K] * G[l]
+        H[k] = acc * phase[k]
+
+
+@kernel
+def push_history(hist, block):
+    """Shift ``hist`` left by len(block) and append ``block``."""
+    n = hist.shape[0]
+    b = block.shape[0]
+    for i in range(n - b):
+        hist[i] = hist[i + b]
+    for i in range(b):
+        hist[n - b + i] = block[i]
+
+
+@kernel
+def suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, release, echo_decay,
+                   residual_ratio, block_scale, smooth, spectra, G, kernel_taps, phase, plan, reals,
+                   noise, cn_scale, cn_rise, rng_state, out):
+    """One frame of the suppressor: gains, comfort-noise tracking, FIR filtering, comfort noise.
+
+    ``spectra`` rows: cross, H, spec, H_prev, hist_spec, cn (complex); ``reals`` rows: See, Syy,
+    Sxx, Sdd, Sxd, noise-smoothed (n_bins), prev_time, unused, hist, out_time (n_fft), packed so the call
+    passes few arguments. Returns the echo share of the mic and the output energy.
+    """
+    nb = G.shape[0]
+    cross = spectra[0]
+    H = spectra[1]
+    spec = spectra[2]
+    See = reals[0, :nb]
+    Syy = reals[1, :nb]
+    Sxx = reals[2, :nb]
+    Sdd = reals[3, :nb]
+    Sxd = reals[4, :nb]
+    nsm = reals[5, :nb]
+    hist = reals[8]
+    out_time = reals[9]
+    cross_power_update(Xal, D, cross, Sxd, smooth)
+    share = suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay, residual_ratio,
+                             block_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth)
+    noise_update(E, nsm, noise, cn_rise)
+    H_prev = spectra[3]
+    hist_spec = spectra[4]
+    cn = spectra[5]
+    prev_time = reals[6]
+    gain_fir_direct(G, kernel_taps, phase, H)
+    push_history(hist, e_time)
+    rfft(plan, hist, hist_spec)
+    # comfort noise, the same in both branches of the crossfade
+    for k in range(nb):
+        cn[k] = 0.0
+    add_comfort_noise(cn, noise, G, cn_scale, rng_state)
+    # filter the block with last frame's FIR and this frame's, and crossfade linearly:
+    # the time-varying filter then has no jumps at block edges
+    for k in range(nb):
+        spec[k] = hist_spec[k] * H_prev[k] + cn[k]
+    irfft(plan, spec, prev_time)
+    for k in range(nb):
+        spec[k] = hist_spec[k] * H[k] + cn[k]
+        H_prev[k] = H[k]
+    irfft(plan, spec, out_time)
+    n = out_time.shape[0]
+    b = out.shape[0]
+    for i in range(b):
+        w = (i + 0.5) / b
+        v = (1.0 - w) * prev_time[n - b + i] + w * out_time[n - b + i]
+        if v > 1.0:
+            v = 1.0
+        elif v < -1.0:
+            v = -1.0
+        out[i] = v
+    energy = 0.0
+    for i in range(out.shape[0]):
+        energy += out[i] * out[i]
+    return share, energy
+
+
+class EchoSuppressor:
+    """State of the residual echo suppressor (smoothed spectra, gains, FIR scratch)."""
+
+    def __init__(self, frame_len: int, n_fft: int, plan, delay_samples: int, nl_db: float,
+                 beta: float, min_gain_db: float, echo_decay_db_per_s: float):
+        n_bins = n_fft // 2 + 1
+        self.frame_len = frame_len
+        self.plan = plan
+        self.half = delay_samples
+        self.window = np.hanning(2 * delay_samples + 3)[1:-1].astype(np.float64)
+        # frequency-domain form of the window (see gain_fir_direct): +-K bins of DFT(w) / N
+        wc = np.zeros(n_fft)
+        wc[: delay_samples + 1] = self.window[delay_samples:]
+        wc[n_fft - delay_samples:] = self.window[:delay_samples]
+        Wc = np.fft.fft(wc).real / n_fft
+        K = int(np.ceil(2.5 * n_fft / (2 * delay_samples + 1)))
+        taps = np.concatenate([Wc[n_fft - K:], Wc[: K + 1]])
+        self.kernel_taps = taps / taps.sum()
+        self.phase = np.exp(-2j * np.pi * np.arange(n_bins) * delay_samples / n_fft)
+        self.nl = 10 ** (nl_db / 10)
+        self.beta = beta
+        self.g_min = 10 ** (min_gain_db / 20)
+        # per-frame power decay of the echo envelope
+        self.echo_decay = 10 ** (-echo_decay_db_per_s * 0.01 / 10)
+        self.release = 0.5
+        self.block_scale = frame_len / n_fft
+        self.smooth = 0.5
+        # packed state (see suppress_frame)
+        self.spectra = np.zeros((6, n_bins), np.complex128)
+        self.reals = np.zeros((10, n_fft), np.float64)
+        self.See = self.reals[0, :n_bins]
+        self.G = np.ones(n_bins)
+
+    def reset(self) -> None:
+        self.spectra[:] = 0.0
+        self.spectra[3] = self.phase  # H_prev: the pure delay (G = 1)
+        self.reals[:] = 0.0
+        self.G[:] = 1.0
+
+    def process(self, E, Yh, Xal, Xal2, D, D2, e_time, eta, residual_ratio, cng, out):
+        """Suppress one frame of ``e_time`` into ``out``; return (echo share of the mic, sum out^2)."""
+        return suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, self.nl, self.beta, self.g_min,
+                              self.release, self.echo_decay, residual_ratio, self.block_scale,
+                              self.smooth, self.spectra, self.G, self.kernel_taps, self.phase, self.plan,
+                              self.reals, cng.noise, cng.scale, cng.rise, cng.rng_state, out)

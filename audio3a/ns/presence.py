@@ -1,0 +1,97 @@
+"""A-priori speech presence from the recursively averaged a-priori SNR.
+
+After I. Cohen and B. Berdugo, "Speech enhancement for non-stationary noise
+environments", Signal Processing 81, 2001 (the OM-LSA estimator). The
+a-priori SNR is averaged in time,
+
+    zeta(k,l) = b zeta(k,l-1) + (1 - b) xi(k,l),   b = 0.7,
+
+(Cohen uses xi(k,l-1); the current frame's decision-directed value is used
+here so that word onsets are not held at the floor for a frame),
+
+then over a local (3 bins) and a global (~0.9 kHz) neighbourhood in
+frequency and over the whole voice band (frame). Each average maps to a
+presence likelihood by a log-linear ramp between zeta_min = -10 dB (0) and
+zeta_max = -5 dB (1). The frame term keeps a peak value zeta_peak set at
+onsets (clamped to [0, 10] dB) and ramps relative to it while the frame
+average falls, so it follows the decay of a word without lingering in the
+noise that follows. The product P_local P_global P_frame is the chance that
+a bin may hold speech; the suppressor ANDs it with IMCRA's presence
+(1 - q) so noise-only frames fall to the gain floor instead of leaving
+isolated "musical" peaks.
+"""
+import numpy as np
+
+from .._jit import kernel
+
+ZETA_BETA = 0.7
+ZETA_MIN = 10.0 ** (-10.0 / 10.0)
+ZETA_MAX = 10.0 ** (-5.0 / 10.0)
+ZETA_PEAK_MIN = 1.0
+ZETA_PEAK_MAX = 10.0
+GLOBAL_HALF_HZ = 450.0
+
+# frame-level state
+F_ZETA = 0        # previous frame's band-mean zeta
+F_PEAK = 1        # zeta_peak
+N_FRAME_STATE = 2
+
+
+@kernel
+def _ramp(z, lo, hi):
+    """0 below lo, 1 above hi, log-linear in between."""
+    if z <= lo:
+        return 0.0
+    if z >= hi:
+        return 1.0
+    return np.log(z / lo) / np.log(hi / lo)
+
+
+@kernel
+def _box_mean(src, half, dst):
+    """dst[k] = mean of src over [k - half, k + half] clipped to the array (running sum)."""
+    n = src.shape[0]
+    acc = 0.0
+    for k in range(min(half, n)):
+        acc += src[k]
+    for k in range(n):
+        hi = k + half
+        if hi < n:
+            acc += src[hi]
+        lo = k - half - 1
+        if lo >= 0:
+            acc -= src[lo]
+        a = max(k - half, 0)
+        b = min(k + half, n - 1)
+        dst[k] = acc / (b - a + 1)
+
+
+@kernel
+def presence_likelihood(xi, zeta, frame_state, global_half, band_lo, band_hi, work, presence):
+    """presence[k] = P_local P_global P_frame from the a-priori SNR ``xi``.
+
+    ``work`` is a (2, K) scratch array.
+    """
+    n = xi.shape[0]
+    for k in range(n):
+        zeta[k] = ZETA_BETA * zeta[k] + (1.0 - ZETA_BETA) * xi[k]
+    local = work[0]
+    glob = work[1]
+    _box_mean(zeta, 1, local)
+    _box_mean(zeta, global_half, glob)
+    zf = 0.0
+    for k in range(band_lo, band_hi):
+        zf += zeta[k]
+    zf /= max(band_hi - band_lo, 1)
+    if zf <= ZETA_MIN:
+        p_frame = 0.0
+    elif zf > frame_state[F_ZETA]:
+        peak = min(max(zf, ZETA_PEAK_MIN), ZETA_PEAK_MAX)
+        frame_state[F_PEAK] = peak
+        p_frame = 1.0
+    else:
+        peak = frame_state[F_PEAK]
+        p_frame = _ramp(zf, peak * ZETA_MIN, peak * ZETA_MAX)
+    frame_state[F_ZETA] = zf
+    for k in range(n):
+        presence[k] = _ramp(local[k], ZETA_MIN, ZETA_MAX) * _ramp(glob[k], ZETA_MIN, ZETA_MAX) * p_frame

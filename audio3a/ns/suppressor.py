@@ -1,0 +1,185 @@
+"""The noise suppression stage: STFT -> IMCRA noise PSD -> OM-LSA gain -> overlap-add.
+
+One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
+
+1. analysis: 20 ms sqrt-Hann window, zero-padded FFT (``stft``);
+2. noise PSD by IMCRA (``noise_psd``), updated under IMCRA's own speech
+   presence probability;
+3. decision-directed a-priori SNR; the presence probability for the gain
+   ANDs IMCRA's with the a-priori SNR based likelihood of ``presence``, so
+   noise-only frames fall to the floor; OM-LSA gain with the level's floor
+   and musical-noise smoothing (``gain``);
+4. synthesis by overlap-add.
+
+The algorithmic delay is one hop: ``latency_ms = 10.0``.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._jit import kernel
+from ..stage import Stage
+from . import noise_psd as imcra
+from .gain import FLOOR_DB, XI_MIN_DB, decision_directed, omlsa_gain, smooth_gain
+from .noise_psd import (imcra_smoothing, noise_update, speech_absence_prob,
+                        speech_presence_prob)
+from .presence import GLOBAL_HALF_HZ, N_FRAME_STATE, presence_likelihood
+from .stft import Stft, stft_analysis, stft_synthesis
+
+# params vector layout
+P_GAIN_MIN = 0
+P_XI_MIN = 1
+P_ALPHA_TIME = 2
+P_POWER_NORM = 3   # periodogram -> power per sample (Parseval with the window energy)
+P_BAND_LO = 4      # bins averaged for the speech probability stat
+P_BAND_HI = 5
+P_GLOBAL_HALF = 6  # half-width in bins of the global a-priori SNR average
+N_PARAMS = 7
+
+# stats vector layout
+ST_NOISE = 0       # noise power per sample
+ST_SPEECH = 1      # estimated speech power per sample
+ST_PROB = 2        # mean speech presence probability over the voice band
+N_STATS = 3
+
+GAIN_SMOOTHING = 0.8   # time smoothing of the gain where speech is absent
+
+
+@kernel
+def ns_frame(x, y, plan, window, history, overlap, frame, spec, power,
+             state, ring, counters, scratch, gamma, xi, v, q, p, gain_h1, gain, gain_prev,
+             zeta, frame_state, presence, params, stats):
+    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop)."""
+    stft_analysis(plan, window, history, x, frame, spec)
+    n = spec.shape[0]
+    for k in range(n):
+        c = spec[k]
+        power[k] = c.real * c.real + c.imag * c.imag
+    lo = int(params[P_BAND_LO])
+    hi = int(params[P_BAND_HI])
+    imcra_smoothing(power, state, ring, counters, scratch)
+    noise = state[imcra.NOISE]
+    decision_directed(power, noise, gain_h1, gamma, params[P_XI_MIN], gamma, xi, v)
+    presence_likelihood(xi, zeta, frame_state, int(params[P_GLOBAL_HALF]), lo, hi, scratch, presence)
+    speech_absence_prob(power, state, q)
+    # IMCRA's own presence probability drives the noise update ...
+    speech_presence_prob(q, xi, v, p)
+    noise_update(power, p, state, counters)
+    # ... and, ANDed with the a-priori SNR based presence, the gain
+    for k in range(n):
+        q[k] = 1.0 - (1.0 - q[k]) * presence[k]
+    speech_presence_prob(q, xi, v, p)
+    # stats: updated noise PSD, excess power over it, presence over the voice band
+    noise_sum = 0.0
+    speech_sum = 0.0
+    for k in range(n):
+        w = 1.0 if (k == 0 or k == n - 1) else 2.0
+        noise_sum += w * noise[k]
+        d = power[k] - noise[k]
+        if d > 0.0:
+            speech_sum += w * d
+    prob = 0.0
+    for k in range(lo, hi):
+        prob += p[k]
+    stats[ST_NOISE] = noise_sum * params[P_POWER_NORM]
+    stats[ST_SPEECH] = speech_sum * params[P_POWER_NORM]
+    stats[ST_PROB] = prob / max(hi - lo, 1)
+    omlsa_gain(xi, v, p, params[P_GAIN_MIN], gain_h1, gain)
+    smooth_gain(gain, p, gain_prev, params[P_ALPHA_TIME], scratch[0])
+    for k in range(n):
+        spec[k] = spec[k] * gain[k]
+    stft_synthesis(plan, window, spec, frame, overlap, y)
+
+
+@dataclass(frozen=True)
+class NsStats:
+    """Noise floor (dBFS), estimated SNR (dB) and speech presence probability (0-1) of the last frame."""
+
+    noise_floor_dbfs: float
+    snr_db: float
+    speech_prob: float
+
+
+@dataclass(frozen=True)
+class NsConfig:
+    """Noise suppression settings.
+
+    ``level`` sets how deep the suppressor may cut where no speech is found:
+    the gain floor is -10 / -17 / -25 / -30 dB for "low" / "moderate" / "high" /
+    "very-high".
+    """
+
+    level: str = "high"
+
+    def build(self, sample_rate: int) -> "NoiseSuppressor":
+        return NoiseSuppressor(sample_rate, self)
+
+
+class NoiseSuppressor(Stage):
+    """Single-channel noise suppressor (IMCRA + OM-LSA), 10 ms algorithmic delay."""
+
+    name = "ns"
+    latency_ms = 10.0  # one hop of the STFT at either rate
+
+    def __init__(self, sample_rate: int = 16000, config: NsConfig = NsConfig()):
+        super().__init__(sample_rate)
+        if config.level not in FLOOR_DB:
+            names = ", ".join(repr(k) for k in FLOOR_DB)
+            raise ValueError(f"NsConfig.level must be one of {names}, got {config.level!r}")
+        self.config = config
+        self.stft = Stft(self.frame_len)
+        self.latency_ms = 1000.0 * self.stft.latency_samples / self.sample_rate
+        k = self.stft.n_bins
+        self.power = np.zeros(k)
+        self.state, self.ring, self.counters = imcra.make_state(k)
+        self.scratch = np.zeros((3, k))
+        self.gamma = np.zeros(k)
+        self.xi = np.zeros(k)
+        self.v = np.zeros(k)
+        self.q = np.zeros(k)
+        self.p = np.zeros(k)
+        self.gain_h1 = np.zeros(k)
+        self.gain = np.ones(k)
+        self.gain_prev = np.ones(k)
+        self.zeta = np.zeros(k)
+        self.frame_state = np.zeros(N_FRAME_STATE)
+        self.presence = np.zeros(k)
+        self.params = np.zeros(N_PARAMS)
+        self.params[P_GAIN_MIN] = 10.0 ** (FLOOR_DB[config.level] / 20.0)
+        self.params[P_XI_MIN] = 10.0 ** (XI_MIN_DB / 10.0)
+        self.params[P_ALPHA_TIME] = GAIN_SMOOTHING
+        self.params[P_POWER_NORM] = 1.0 / (self.stft.n_fft * np.sum(self.stft.window ** 2))
+        bin_hz = self.sample_rate / self.stft.n_fft
+        self.params[P_BAND_LO] = int(np.ceil(100.0 / bin_hz))
+        self.params[P_BAND_HI] = int(np.floor(min(4000.0, self.sample_rate / 2) / bin_hz)) + 1
+        self.params[P_GLOBAL_HALF] = max(1, int(round(GLOBAL_HALF_HZ / bin_hz)))
+        self._stats = np.zeros(N_STATS)
+        self._out = np.zeros(self.frame_len, np.float32)
+
+    def _process(self, x: np.ndarray) -> np.ndarray:
+        s = self.stft
+        ns_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, self.power,
+                 self.state, self.ring, self.counters, self.scratch, self.gamma, self.xi, self.v,
+                 self.q, self.p, self.gain_h1, self.gain, self.gain_prev, self.zeta, self.frame_state,
+                 self.presence, self.params, self._stats)
+        return self._out
+
+    def reset(self) -> None:
+        self.stft.reset()
+        for a in (self.power, self.state, self.ring, self.counters, self.scratch, self.gamma,
+                  self.xi, self.v, self.q, self.p, self.gain_h1, self.zeta, self.frame_state,
+                  self.presence, self._stats, self._out):
+            a[...] = 0
+        self.gain[:] = 1.0
+        self.gain_prev[:] = 1.0
+
+    @property
+    def stats(self) -> NsStats:
+        noise, speech, prob = self._stats
+        if noise <= 0.0:
+            return NsStats(float("-inf"), 0.0, float(prob))
+        return NsStats(
+            noise_floor_dbfs=float(10.0 * np.log10(noise)),
+            snr_db=float(10.0 * np.log10(max(speech, 1e-30) / noise)),
+            speech_prob=float(prob),
+        )

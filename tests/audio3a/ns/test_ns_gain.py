@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from scipy.special import exp1 as scipy_exp1
+
+from audio3a.ns.gain import decision_directed, exp1, lsa_gain, omlsa_gain, smooth_gain
+
+
+def test_exp1_matches_scipy():
+    for x in np.geomspace(1e-6, 50.0, 200):
+        ref = scipy_exp1(x)
+        assert abs(exp1(x) - ref) <= 1e-4 * max(ref, 1e-3)
+
+
+def test_lsa_gain_limits():
+    # high SNR: no attenuation; LSA lies above the Wiener gain xi / (1 + xi)
+    assert lsa_gain(1e3, 1e3 * 1e3 / (1 + 1e3)) == pytest.approx(1.0, abs=2e-3)
+    for xi_db in (-10.0, 0.0, 10.0):
+        xi = 10 ** (xi_db / 10)
+        g = lsa_gain(xi, (1 + xi) * xi / (1 + xi))
+        assert xi / (1 + xi) < g <= 1.0
+    # at a fixed a-posteriori SNR the gain grows with the a-priori SNR (up to the cap of 1)
+    gains = [lsa_gain(10 ** (d / 10), 2.0 * 10 ** (d / 10) / (1 + 10 ** (d / 10))) for d in range(-20, 21, 5)]
+    assert np.all(np.diff(gains) >= 0) and gains[0] < 0.2
+
+
+def test_omlsa_gain_floor_and_presence():
+    k = 5
+    xi = np.full(k, 10.0)
+    v = np.full(k, 10.0)
+    p = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
+    gh1, g = np.zeros(k), np.zeros(k)
+    omlsa_gain(xi, v, p, 0.1, gh1, g)
+    assert g[0] == pytest.approx(0.1)
+    assert g[-1] == pytest.approx(gh1[-1])
+    assert np.all(np.diff(g) > 0)
+
+
+def test_decision_directed_floor_and_ml_term():
+    k = 3
+    power = np.array([1.0, 10.0, 100.0])
+    noise = np.ones(k)
+    gamma, xi, v = np.zeros(k), np.zeros(k), np.zeros(k)
+    decision_directed(power, noise, np.zeros(k), np.zeros(k), 1e-3, gamma, xi, v)
+    assert np.allclose(gamma, power)
+    assert xi[0] == 1e-3
+    assert xi[2] == pytest.approx(0.08 * 99)
+
+
+def test_smoothing_keeps_speech_bins_and_flattens_noise_peaks():
+    g = np.array([0.1, 0.1, 0.9, 0.1, 0.1])
+    p_noise = np.zeros(5)
+    g1 = g.copy()
+    smooth_gain(g1, p_noise, np.full(5, 0.1), 0.5, np.zeros(5))
+    assert g1[2] < 0.5  # an isolated peak where speech is absent is pulled down
+    g2 = g.copy()
+    smooth_gain(g2, np.ones(5), np.full(5, 0.1), 0.5, np.zeros(5))
+    assert np.allclose(g2, g)  # where speech is present the gain is untouched

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from audio3a.ns import NoiseSuppressor
+from audio3a.ns.noise_psd import NOISE
+
+from ns_helpers import run
+
+
+def _noise_level_db(ns):
+    """Mean of the noise PSD over the bins, as a level per sample (Parseval)."""
+    return ns.stats.noise_floor_dbfs
+
+
+@pytest.mark.parametrize("level_db", [-50.0, -30.0])
+def test_tracks_stationary_white_noise_level(level_db):
+    x = np.random.default_rng(1).standard_normal(16000 * 3) * 10 ** (level_db / 20)
+    _, ns, stats = run(x)
+    assert ns.stats.noise_floor_dbfs == pytest.approx(level_db, abs=1.5)
+    assert np.all(ns.state[NOISE] > 0)
+
+
+def test_follows_noise_steps_up_and_down():
+    rng = np.random.default_rng(2)
+    g = np.concatenate([np.full(16000 * 3, 0.003), np.full(16000 * 3, 0.03), np.full(16000 * 3, 0.003)])
+    x = rng.standard_normal(g.size) * g
+    _, _, stats = run(x)
+    floor = np.array([s.noise_floor_dbfs for s in stats])
+    hi_db = 20 * np.log10(0.03)
+    lo_db = 20 * np.log10(0.003)
+    # within 2 dB of the new level 2 s after a 20 dB rise, and 0.5 s after the fall
+    assert floor[300 + 200] == pytest.approx(hi_db, abs=2.0)
+    assert floor[600 + 50] == pytest.approx(lo_db, abs=2.0)
+
+
+def test_stats_report_probability_and_snr():
+    ns = NoiseSuppressor(16000)
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        ns.process((rng.standard_normal(160) * 0.01).astype(np.float32))
+    assert ns.stats.speech_prob < 0.2
+    t = np.arange(160 * 30) / 16000
+    tone = 0.3 * np.sin(2 * np.pi * 440 * t) + rng.standard_normal(t.size) * 0.01
+    for i in range(30):
+        ns.process(tone[i * 160:(i + 1) * 160].astype(np.float32))
+    assert ns.stats.speech_prob > 0.0
+    assert ns.stats.snr_db > 10.0

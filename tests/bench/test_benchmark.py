@@ -1,0 +1,141 @@
+"""The latency/concurrency runners return sane numbers (no timing thresholds)."""
+import numpy as np
+import pytest
+
+from audio3a import benchmark
+from audio3a.frames import frame_len_for
+from audio3a.stage import Stage
+
+
+class _StubStage(Stage):
+    """A stage doing a fixed, allocation-free amount of numpy work."""
+
+    name = "stub"
+
+    def __init__(self, sample_rate=16000):
+        super().__init__(sample_rate)
+        self._out = np.zeros(self.frame_len, np.float32)
+
+    def _process(self, x):
+        np.multiply(x, 0.5, out=self._out)
+        return self._out
+
+    def reset(self):
+        self._out[:] = 0
+
+
+def test_summarize_exact_percentiles():
+    ns = np.arange(1, 101) * 1000                           # 1..100 µs
+    s = benchmark.summarize(ns)
+    assert s["frames"] == 100
+    assert s["p50_us"] == pytest.approx(50.5)
+    assert s["p99_us"] == pytest.approx(99.01)
+    assert s["max_us"] == 100.0
+    assert s["mean_us"] == pytest.approx(50.5)
+    assert s["rtf"] == pytest.approx(50.5 / 10000)
+    assert s["sessions_per_core"] == pytest.approx(10000 / 50.5)
+
+
+def test_latency_runner_on_stub_stage():
+    stage = _StubStage()
+    frames = benchmark.frames_of(benchmark.synthetic_speech(3.0, 16000), 16000)
+    calls = []
+    cand = benchmark.Candidate("stub", lambda i: calls.append(i) or stage.process(frames[i]))
+    every_other = np.arange(frames.shape[0]) % 2 == 0
+    half = benchmark.Candidate("stub-even", lambda i: stage.process(frames[i]), frames_used=every_other)
+    ns = benchmark.time_interleaved([cand, half], frames.shape[0], warmup=10)
+    assert len(calls) == 10 + frames.shape[0]               # warm-up, then each frame once
+    assert ns["stub"].size == frames.shape[0] == 300
+    assert ns["stub-even"].size == 150                       # only the frames it was asked to keep
+    s = benchmark.summarize(ns["stub"])
+    assert 0 < s["p50_us"] <= s["p99_us"] <= s["max_us"]
+    assert s["p50_us"] < 10_000                             # a 10 ms frame of this stub is not 10 ms of work
+    assert s["rtf"] > 0
+
+
+def test_synthetic_speech_is_speech_like():
+    x = benchmark.synthetic_speech(4.0, 16000)
+    assert x.size == 64000 and np.all(np.abs(x) < 1)
+    frame_db = 10 * np.log10(np.mean(benchmark.frames_of(x, 16000).astype(float) ** 2, axis=1) + 1e-12)
+    assert frame_db.max() - np.median(frame_db) > 6          # syllables and pauses, not stationary noise
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(x.size, 1 / 16000)
+    assert spec[(f > 100) & (f < 4000)].sum() > 0.9 * spec.sum()   # energy in the voice band
+
+
+def test_speech_signal_from_a_path(tmp_path):
+    import soundfile as sf
+
+    x = 0.1 * np.sin(np.arange(8000) * 0.05)
+    sf.write(tmp_path / "a.wav", x, 8000)
+    y, where = benchmark.speech_signal(16000, 2.0, tmp_path)
+    assert y.size == 32000 and where == str(tmp_path)       # resampled to 16 kHz, looped to 2 s
+
+
+def test_build_candidates_and_latency_rows_for_hpf_and_pipeline():
+    res = benchmark.latency(rates=(16000, 48000), stages=["hpf", "pipeline", "nope"], n_frames=60)
+    names = [(r["rate"], r["name"].split(" ")[0]) for r in res["rows"]]
+    assert names == [(16000, "hpf"), (16000, "pipeline"), (48000, "hpf"), (48000, "pipeline")]
+    for r in res["rows"]:
+        assert r["frames"] == 160                            # n_frames + 100 prepared frames, all timed
+        assert 0 < r["p50_us"] <= r["p99_us"] <= r["max_us"]
+        assert r["latency_ms"] == 0.0                        # the HPF has no lookahead
+    assert "nope" in res["missing"]
+
+
+def test_registry_stage_that_fails_to_import_is_reported(monkeypatch):
+    from audio3a import registry
+
+    monkeypatch.setattr(registry, "CAPTURE_CHAIN",
+                        registry.CAPTURE_CHAIN + (("ghost", "audio3a.no_such_module:GhostConfig"),))
+    ok, missing = benchmark.available_stages(16000)
+    assert "hpf" in ok and "ghost" not in ok
+    assert "ModuleNotFoundError" in missing["ghost"]
+
+
+def test_peer_ratios():
+    rows = [{"rate": 16000, "name": "pipeline (hpf+ns)", "kind": "audio3a", "p50_us": 50.0, "p99_us": 80.0},
+            {"rate": 16000, "name": "WebRTC APM", "kind": "peer", "compare": "pipeline",
+             "p50_us": 100.0, "p99_us": 160.0},
+            {"rate": 16000, "name": "Some AEC", "kind": "peer", "compare": "aec", "p50_us": 10.0, "p99_us": 20.0}]
+    r = benchmark.peer_ratios(rows)
+    assert r[0]["ratio_p50"] == 0.5 and r[0]["ratio_p99"] == 0.5
+    assert r[1]["audio3a"] == "aec (not available)" and "ratio_p50" not in r[1]
+
+
+def test_concurrency_rows_and_gil_controls():
+    res = benchmark.concurrency(16000, sessions=(1, 2), seconds=0.05)
+    work = {(r["workload"].split(" ")[0], r["threads"]) for r in res["rows"]}
+    assert {("pipeline", 1), ("pipeline", 2), ("control:", 1), ("control:", 2)} <= work
+    for r in res["rows"]:
+        assert r["frames"] > 0 and r["frames_per_s"] > 0
+        assert r["frames_per_s_per_core"] <= r["frames_per_s"]
+    assert len(res["speedup_2_threads"]) == 3
+
+
+def test_render_contains_every_section():
+    result = {"machine": None, "notes": ["n"],
+              "latency": {"rows": [{"rate": 16000, "name": "hpf", "p50_us": 1.0}], "audio": "x",
+                          "missing": {"aec": "ImportError"}, "ratios": []},
+              "concurrency": {"rate": 16000, "cores": 2, "rows": [{"workload": "w", "threads": 1}],
+                              "speedup_2_threads": {"w": 1.9}},
+              "cold_start": {"rows": [{"cache": "warm cache", "to_first_frame_s": 0.5}]}}
+    from audio3a.report import machine
+
+    result["machine"] = machine()
+    text = benchmark.render(result)
+    for part in ("Per-frame latency", "Not measured: aec", "Concurrency", "1.90x", "Cold start", "warm cache"):
+        assert part in text
+
+
+def test_main_quick_latency_only(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert benchmark.main(["--rate", "16000", "--stages", "hpf", "--only", "latency", "--quick", "--no-peers",
+                           "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| 16000 | hpf |" in text
+    import json
+
+    data = json.loads(out.read_text())
+    assert data["latency"]["rows"][0]["name"] == "hpf"
+    assert frame_len_for(16000) == 160
