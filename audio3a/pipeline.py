@@ -110,8 +110,11 @@ class Pipeline:
         dtype = np.asarray(frame).dtype
         x = as_float_frame(frame, self.frame_len, "near-end frame")
         with self._lock:
+            echo = False
             for s in self.stages:
+                s.far_talk = echo
                 x = s._process(x)
+                echo = echo or s.echo_dominant
             return from_float(x, dtype)
 
     def process(self, near, far=None) -> np.ndarray:

@@ -16,6 +16,14 @@ also implement ``process_render(frame)``.
 directly after validating once. The returned array belongs to the stage and
 is overwritten by the next call: copy it to keep it.
 
+Echo state crosses stages through two attributes, so no stage knows another:
+a stage that cancels echo sets ``echo_dominant`` after each frame (this mic
+frame was mostly loudspeaker echo: far-end single talk), and the pipeline
+hands the running value to every later stage as ``far_talk`` before its
+frame. A stage that adapts to the talker's level (AGC) treats a ``far_talk``
+frame as a pause, as WebRTC's AGC does with ``stream_has_echo``, so residual
+echo neither sets the speech level nor gets the talker's gain.
+
 Each stage's config is a dataclass with a ``build(sample_rate)`` method that
 returns the stage; that is how ``Pipeline`` creates stages it knows only by
 name (see ``audio3a.registry``).
@@ -38,6 +46,8 @@ class Stage:
     name = "stage"
     supported_rates = SAMPLE_RATES
     latency_ms = 0.0
+    echo_dominant = False  # set by an echo canceller: the last mic frame was mostly echo
+    far_talk = False       # set by the pipeline: an earlier stage found this frame mostly echo
 
     def __init__(self, sample_rate: int = 16000):
         self.sample_rate = check_rate(sample_rate, self.supported_rates)

@@ -2,7 +2,9 @@
 
 Per 10 ms frame:
 
-1. ``Vad`` (webrtcvad at 16/48 kHz, with hangover) says speech or not.
+1. ``Vad`` (webrtcvad at 16/48 kHz, with hangover) says speech or not; a
+   frame the echo canceller found mostly echo (``far_talk``, see
+   ``audio3a.stage``) counts as a pause whatever the VAD says.
 2. ``level.update_level`` tracks the noise floor (minimum statistics) and
    the active speech level A (ITU-T P.56 made recursive) over frames that
    are speech by the VAD *and* stand above the noise floor, so noise the
@@ -123,13 +125,17 @@ class AutomaticGainControl(Stage):
 
     def _process(self, x: np.ndarray) -> np.ndarray:
         speech = self.vad.decide(x)
+        raw = self.vad.raw_speech
+        if self.far_talk:  # residual echo is no near-end speech: a pause for level and gain
+            speech = raw = False
         self._limiter_gain = agc_frame(
-            x, speech, self.vad.raw_speech, self.level_state, self.level_hist, self.env_ring, self._lam, self._env_coef,
+            x, speech, raw, self.level_state, self.level_hist, self.env_ring, self._lam, self._env_coef,
             self.gain_state,
             self._gain_params, self._ceiling, self._release, self.lim_state, self._out)
         return self._out
 
     def reset(self) -> None:
+        self.far_talk = False
         self.vad.reset()
         lv.reset_level_state(self.level_state, self.level_hist, self.env_ring)
         gn.reset_gain_state(self.gain_state, self._gain_params)
