@@ -177,6 +177,7 @@ class EchoCanceller(RenderStage):
         self._lin_den = 0.0
         self._lin_erle_db = 0.0
         self._double_talk = False
+        self.echo_dominant = False
         self._em_avg = 0.0
         self._converged_db = 0.0
         self._st_erle_db = 0.0
@@ -298,6 +299,8 @@ class EchoCanceller(RenderStage):
         self._double_talk = bool(far_active and share < self.ST_SHARE
                                  and e_lin > 4.0 * mic_energy * residual_ratio
                                  and mic_energy > 10.0 * self.delay._mic_floor)
+        # far-end single talk: what is left of this frame is residual echo (see audio3a.stage)
+        self.echo_dominant = bool(far_active and share > self.ST_SHARE)
         return self._out
 
     # ---------------------------------------------------------------- helpers
