@@ -20,7 +20,11 @@ Per capture frame (10 ms, B samples):
    held it ~1 s with confidence >= 0.4 (double talk cannot drag it away);
 4. the residual echo suppressor (``suppressor``) computes per-bin gains and
    applies them as a linear-phase FIR (3.5 ms delay, the stage's only
-   algorithmic delay), with comfort noise (``comfort_noise``) where it attenuates.
+   algorithmic delay), with comfort noise (``comfort_noise``) where it attenuates;
+   until the filter first shows 10-16 dB of ERLE in far-end single talk it also
+   assumes echo at the far end's recent peak level (the initial phase: the first
+   1-2 s; not re-armed later), which is what keeps echo out of the output
+   before convergence.
 
 Cost: both filters run in one kernel call (``filter_pair_frame``) and the
 suppressor in another, so the Python work per frame is bookkeeping; per frame
@@ -75,6 +79,10 @@ class AecStats:
 class AecConfig:
     """Echo canceller settings.
 
+    init_erle_db: single-talk ERLE range over which the suppressor's initial-phase echo
+    assumption fades out (and never returns); init_extra_suppression_db: how much deeper
+    its floor is during that phase.
+
     max_delay_ms: largest bulk render-to-capture delay searched; tail_ms: echo
     tail the linear filter covers after the bulk delay; suppression_db: the
     residual suppressor's deepest attenuation in far-end single talk (comfort
@@ -95,6 +103,8 @@ class AecConfig:
     suppressor_delay_ms: float = 3.5
     echo_decay_db_per_s: float = 90.0
     max_render_ahead_ms: float = 500.0
+    init_erle_db: tuple = (10.0, 16.0)
+    init_extra_suppression_db: float = 15.0
 
     def build(self, sample_rate: int) -> "EchoCanceller":
         return EchoCanceller(sample_rate, self)
@@ -135,7 +145,8 @@ class EchoCanceller(RenderStage):
         d_samples = int(round(config.suppressor_delay_ms * sample_rate / 1000))
         self.latency_ms = 1000.0 * d_samples / sample_rate
         self.suppressor = EchoSuppressor(b, n_fft, self.plan, d_samples, config.nonlinear_db,
-                                         config.overdrive, config.suppression_db, config.echo_decay_db_per_s)
+                                         config.overdrive, config.suppression_db, config.echo_decay_db_per_s,
+                                         config.init_extra_suppression_db)
         self.cng = ComfortNoise(self.n_bins, b, n_fft)
         # per-frame scratch
         self._d = np.zeros(b)
@@ -182,6 +193,7 @@ class EchoCanceller(RenderStage):
         self._converged_db = 0.0
         self._st_erle_db = 0.0
         self._frame_count = 0
+        self._init_w = 1.0
         self._lag_part = 0
         self._mic_avg = 0.0
 
@@ -284,7 +296,7 @@ class EchoCanceller(RenderStage):
         xs = (j - lag) % cap
         share, out_energy = sup.process(E, self._Yh, self.render.spectra[xs], self.render.power[xs],
                                         self._D, self._D2, e_time, self.eta, residual_ratio, self.cng,
-                                        self._out)
+                                        self._out, self.render.power[slot], self._init_weight())
         if far_active and share > self.ST_SHARE and mic_energy > 10.0 * self.delay._mic_floor:
             # far-end single talk: the linear filter's ERLE, which sets the residual the
             # suppressor assumes (frozen in double talk, drops at once after a path change)
@@ -304,6 +316,18 @@ class EchoCanceller(RenderStage):
         return self._out
 
     # ---------------------------------------------------------------- helpers
+    def _init_weight(self) -> float:
+        """Weight of the suppressor's initial-phase echo assumption: 1 until the linear filter
+        shows ``init_erle_db[0]`` of ERLE in far-end single talk, 0 from ``init_erle_db[1]`` on."""
+        lo, hi = self.config.init_erle_db
+        w = (hi - self._st_erle_db) / (hi - lo)
+        # a latch: once over, the initial phase does not come back (double talk also lowers
+        # the single-talk ERLE estimate; a divergence reset is mostly caused by double talk)
+        if w < self._init_w:
+            self._init_w = 0.0 if w <= 0.0 else w
+        return self._init_w
+
+
     def _copy_rules(self, em: float, es: float, mic_energy: float) -> None:
         # copy only when the shadow clearly wins and removes most of the mic: in double
         # talk a fast filter also "wins" by partly tracking the near-end talker

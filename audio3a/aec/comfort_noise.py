@@ -18,7 +18,7 @@ import numpy as np
 from .._jit import kernel
 
 
-@kernel
+@kernel(fastmath=True)
 def noise_update(E, smoothed, noise, rise):
     """Minimum-following noise PSD of |E|^2 (see the module docstring)."""
     for k in range(E.shape[0]):
@@ -30,7 +30,7 @@ def noise_update(E, smoothed, noise, rise):
             noise[k] *= rise
 
 
-@kernel
+@kernel(fastmath=True)
 def add_comfort_noise(spectrum, noise, gain, scale, rng_state):
     """spectrum_k += sqrt(scale (1 - G_k^2) N_k) z_k, z_k a random complex of unit mean power.
 

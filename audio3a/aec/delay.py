@@ -53,6 +53,49 @@ def popcount(v):
 
 
 @kernel
+def select_kth(a, k):
+    """The k-th smallest element of ``a`` (quickselect, reorders ``a`` in place, no allocation)."""
+    lo = 0
+    hi = a.shape[0] - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = a[i]
+                a[i] = a[j]
+                a[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            break
+    return a[k]
+
+
+@kernel
+def median_inplace(a):
+    """np.median(a) without its copy (``a`` is reordered)."""
+    n = a.shape[0]
+    upper = select_kth(a, n // 2)
+    if n % 2 == 1:
+        return upper
+    lower = a[0]  # after the selection a[:n // 2] holds the smaller half
+    for i in range(1, n // 2):
+        if a[i] > lower:
+            lower = a[i]
+    return 0.5 * (lower + upper)
+
+
+@kernel
 def update_distances(mic_bits, far_bits, far_active, j, cap, dist, rate, scratch):
     """dist[lag] += rate (hamming(mic, far[j - lag]) - dist[lag]) for active far frames.
 
@@ -70,7 +113,7 @@ def update_distances(mic_bits, far_bits, far_active, j, cap, dist, rate, scratch
         scratch[lag] = dist[lag]
         if dist[lag] < dist[best]:
             best = lag
-    med = np.median(scratch)
+    med = median_inplace(scratch)
     conf = (med - dist[best]) / med if med > 0.0 else 0.0
     return best, max(conf, 0.0)
 

@@ -33,7 +33,10 @@ the estimated residual echo over the error power: near-end speech in the
 error shrinks the step by itself, so no double-talk detector gates it.
 ``eta`` (the leakage: residual echo / echo estimate) is the regression slope
 of the error power on the echo-estimate power across bins, smoothed more
-slowly when the error is large relative to the echo (``leakage_update``).
+slowly when the error is large relative to the echo (``leakage_update``); as in
+Speex the smoothed covariance is clamped to [1e-4, 1] times the variance.
+Both filters' echo estimates and updates run in one pass over the far spectra
+each (``echo_spectra_pair``, ``adapt_pair``): those loops are memory bound.
 """
 import numpy as np
 
@@ -41,14 +44,14 @@ from .._jit import kernel
 from ..fft import irfft, rfft
 
 
-@kernel
+@kernel(fastmath=True)
 def power_spectrum(X, X2):
     """X2_k = |X_k|^2."""
     for k in range(X.shape[0]):
         X2[k] = X[k].real * X[k].real + X[k].imag * X[k].imag
 
 
-@kernel
+@kernel(fastmath=True)
 def mic_frame(x, d, hist, plan, D, D2):
     """d = x (float64), hist <- last N mic samples, D = rfft(hist), D2 = |D|^2; returns sum d^2."""
     b = x.shape[0]
@@ -66,7 +69,7 @@ def mic_frame(x, d, hist, plan, D, D2):
     return energy
 
 
-@kernel
+@kernel(fastmath=True)
 def span_energy(energy, base, cap, n_part):
     """Far-end sample energy over the frames the filter spans (base - n_part + 1 .. base)."""
     acc = 0.0
@@ -75,27 +78,51 @@ def span_energy(energy, base, cap, n_part):
     return acc
 
 
-@kernel
-def filter_error(spectra, base, cap, W, d, plan, Y, y_time, y_hat, e, E, e_pad, Yh, want_yh):
-    """Echo estimate y_hat, error e = d - y_hat, E = FFT([0, e]) and, when ``want_yh``,
-    Yh = FFT([0, y_hat]); returns sum e^2."""
+@kernel(fastmath=True)
+def echo_spectrum(spectra, base, cap, W, Y):
+    """Y = sum_p X_{base-p} W_p."""
     n_part, n_bins = W.shape
-    Y[:] = 0.0
+    for k in range(n_bins):
+        Y[k] = 0.0
     for p in range(n_part):
         row = spectra[(base - p) % cap]
         for k in range(n_bins):
             Y[k] += row[k] * W[p, k]
+
+
+@kernel(fastmath=True)
+def echo_spectra_pair(spectra, base, cap, Wm, Ws, Ym, Ys):
+    """echo_spectrum of two filters in one pass over the far spectra."""
+    n_part, n_bins = Wm.shape
+    for k in range(n_bins):
+        Ym[k] = 0.0
+        Ys[k] = 0.0
+    for p in range(n_part):
+        row = spectra[(base - p) % cap]
+        for k in range(n_bins):
+            x = row[k]
+            Ym[k] += x * Wm[p, k]
+            Ys[k] += x * Ws[p, k]
+
+
+@kernel(fastmath=True)
+def error_from_spectrum(Y, d, plan, y_time, y_hat, e, E, e_pad, Yh, want_yh):
+    """From the echo spectrum Y: y_hat, e = d - y_hat, E = FFT([0, e]) and, when ``want_yh``,
+    Yh = FFT([0, y_hat]); returns sum e^2."""
     irfft(plan, Y, y_time)
     n = y_time.shape[0]
     b = d.shape[0]
     for i in range(b):
         y_hat[i] = y_time[n - b + i]
         e[i] = d[i] - y_hat[i]
-    e_pad[: n - b] = 0.0
-    e_pad[n - b:] = e
+    for i in range(n - b):
+        e_pad[i] = 0.0
+    for i in range(b):
+        e_pad[n - b + i] = e[i]
     rfft(plan, e_pad, E)
     if want_yh:  # spectrum of the zero-padded echo estimate, on the same footing as E
-        e_pad[n - b:] = y_hat
+        for i in range(b):
+            e_pad[n - b + i] = y_hat[i]
         rfft(plan, e_pad, Yh)
     energy = 0.0
     for i in range(b):
@@ -103,7 +130,15 @@ def filter_error(spectra, base, cap, W, d, plan, Y, y_time, y_hat, e, E, e_pad, 
     return energy
 
 
-@kernel
+@kernel(fastmath=True)
+def filter_error(spectra, base, cap, W, d, plan, Y, y_time, y_hat, e, E, e_pad, Yh, want_yh):
+    """Echo estimate y_hat, error e = d - y_hat, E = FFT([0, e]) and, when ``want_yh``,
+    Yh = FFT([0, y_hat]); returns sum e^2."""
+    echo_spectrum(spectra, base, cap, W, Y)
+    return error_from_spectrum(Y, d, plan, y_time, y_hat, e, E, e_pad, Yh, want_yh)
+
+
+@kernel(fastmath=True)
 def proportionate_weights(W, alpha, g):
     """IPNLMS partition weights g_p = (1 - a) / 2 + (1 + a) P |W_p| / (2 sum |W|), mean 1."""
     n_part = W.shape[0]
@@ -119,7 +154,7 @@ def proportionate_weights(W, alpha, g):
         g[p] = 0.5 * (1.0 - alpha) + 0.5 * (1.0 + alpha) * n_part * share
 
 
-@kernel
+@kernel(fastmath=True)
 def adapt(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_spec):
     """Proportionate PBFDAF step (IPNLMS over partitions, Benesty & Gay 2002):
 
@@ -148,16 +183,53 @@ def adapt(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_sp
             W[p, k] += row[k].conjugate() * (gp * tmp_spec[k])
 
 
-@kernel
+@kernel(fastmath=True)
+def adapt_pair(spectra, power, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, gain_scale, delta, X2m, X2s,
+               tm, ts):
+    """``adapt`` of two filters on the same far spectra in one pass (same arithmetic)."""
+    n_part, n_bins = Wm.shape
+    for k in range(n_bins):
+        X2m[k] = 0.0
+        X2s[k] = 0.0
+    for p in range(n_part):
+        row = power[(base - p) % cap]
+        a = gm[p]
+        c = gs[p]
+        for k in range(n_bins):
+            X2m[k] += a * row[k]
+            X2s[k] += c * row[k]
+    mean_m = 0.0
+    mean_s = 0.0
+    for k in range(n_bins):
+        mean_m += X2m[k]
+        mean_s += X2s[k]
+    reg_m = delta + 0.01 * mean_m / n_bins
+    reg_s = delta + 0.01 * mean_s / n_bins
+    for k in range(n_bins):
+        tm[k] = Em[k] * (mum[k] * gain_scale / (X2m[k] + reg_m))
+        ts[k] = Es[k] * (mus[k] * gain_scale / (X2s[k] + reg_s))
+    for p in range(n_part):
+        row = spectra[(base - p) % cap]
+        a = gm[p]
+        c = gs[p]
+        for k in range(n_bins):
+            xc = row[k].conjugate()
+            Wm[p, k] += xc * (a * tm[k])
+            Ws[p, k] += xc * (c * ts[k])
+
+
+@kernel(fastmath=True)
 def constrain_taps(W, part, n_taps, plan, tmp_time, tmp_spec):
     """Zero the time-domain taps >= n_taps of partition ``part``."""
     irfft(plan, W[part], tmp_time)
-    tmp_time[n_taps:] = 0.0
+    for i in range(n_taps, tmp_time.shape[0]):
+        tmp_time[i] = 0.0
     rfft(plan, tmp_time, tmp_spec)
-    W[part, :] = tmp_spec
+    for k in range(tmp_spec.shape[0]):
+        W[part, k] = tmp_spec[k]
 
 
-@kernel
+@kernel(fastmath=True)
 def valin_step(E, Yh, leak, mu_max, See, Syy, smooth, mu):
     """mu_k = min(mu_max, leak Syy_k / See_k) on smoothed powers (Valin 2007)."""
     for k in range(E.shape[0]):
@@ -172,7 +244,7 @@ def valin_step(E, Yh, leak, mu_max, See, Syy, smooth, mu):
         mu[k] = m if m < mu_max else mu_max
 
 
-@kernel
+@kernel(fastmath=True)
 def leakage_update(E, Yh, Eh, Yh_avg, state, beta0, beta_max):
     """Valin's leakage eta = Pey / Pyy from power fluctuations; state = [Pey, Pyy]; returns eta."""
     see = 0.0
@@ -198,15 +270,17 @@ def leakage_update(E, Yh, Eh, Yh_avg, state, beta0, beta_max):
     state[1] += beta * (pyy - state[1])
     if state[1] < 1e-30:
         return 1.0
-    eta = state[0] / state[1]
-    if eta < 1e-4:
-        eta = 1e-4
-    if eta > 1.0:
-        eta = 1.0
-    return eta
+    # clamp the state itself, as Speex does (not only the ratio): otherwise the negative
+    # covariance of the first seconds (error falling while the echo estimate grows) keeps
+    # Pey below zero for hundreds of frames at beta_max and pins eta at its floor
+    if state[0] < 1e-4 * state[1]:
+        state[0] = 1e-4 * state[1]
+    if state[0] > state[1]:
+        state[0] = state[1]
+    return state[0] / state[1]
 
 
-@kernel
+@kernel(fastmath=True)
 def main_step_size(E, Yh, Eh, Yh_avg, state, beta0, See, Syy, mu):
     """leakage_update (beta0, beta_max = beta0 / 4) then valin_step (mu_max 0.5); returns eta."""
     eta = leakage_update(E, Yh, Eh, Yh_avg, state, beta0, 0.25 * beta0)
@@ -233,7 +307,7 @@ def shift_partitions(W, shift):
                 W[p] = 0.0
 
 
-@kernel
+@kernel(fastmath=True)
 def peak_partition(W):
     """Index of the partition with the largest coefficient energy."""
     best = 0
@@ -248,7 +322,7 @@ def peak_partition(W):
     return best
 
 
-@kernel
+@kernel(fastmath=True)
 def adapt_frame(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_spec, alpha,
                 update_weights, constrain, part, n_taps, plan, tmp_time):
     """proportionate_weights (when ``update_weights``) + adapt + (when ``constrain``)
@@ -260,7 +334,7 @@ def adapt_frame(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, 
         constrain_taps(W, part, n_taps, plan, tmp_time, tmp_spec)
 
 
-@kernel
+@kernel(fastmath=True)
 def filter_pair_frame(spectra, power, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m, g_m, part_m,
                       Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak, leak_state, far_active,
                       beta0, gain_scale, delta, alpha, update_weights):
@@ -271,18 +345,23 @@ def filter_pair_frame(spectra, power, base, cap, d, plan, Wm, spec_m, time_m, bl
     adaptation of each filter with the constraint of their next partition.
     Returns (main error energy, shadow error energy, leakage or -1 when not adapted).
     """
-    em = filter_error(spectra, base, cap, Wm, d, plan, spec_m[0], time_m[0], block_m[0], block_m[1],
-                      spec_m[1], time_m[1], Yh, True)
-    es = filter_error(spectra, base, cap, Ws, d, plan, spec_s[0], time_s[0], block_s[0], block_s[1],
-                      spec_s[1], time_s[1], spec_s[0], False)
+    # both echo estimates in one pass over the far spectra (the memory-bound part)
+    echo_spectra_pair(spectra, base, cap, Wm, Ws, spec_m[0], spec_s[0])
+    em = error_from_spectrum(spec_m[0], d, plan, time_m[0], block_m[0], block_m[1], spec_m[1], time_m[1],
+                             Yh, True)
+    es = error_from_spectrum(spec_s[0], d, plan, time_s[0], block_s[0], block_s[1], spec_s[1], time_s[1],
+                             spec_s[0], False)
     eta = -1.0
     if far_active:
         eta = main_step_size(spec_m[1], Yh, leak[0], leak[1], leak_state, beta0, leak[2], leak[3], bins_m[0])
         n_taps = d.shape[0]
-        adapt_frame(spectra, power, base, cap, Wm, spec_m[1], g_m, bins_m[0], gain_scale, delta, bins_m[1],
-                    spec_m[2], alpha, update_weights, True, part_m, n_taps, plan, time_m[2])
-        adapt_frame(spectra, power, base, cap, Ws, spec_s[1], g_s, bins_s[0], gain_scale, delta, bins_s[1],
-                    spec_s[2], alpha, update_weights, True, part_s, n_taps, plan, time_s[2])
+        if update_weights:
+            proportionate_weights(Wm, alpha, g_m)
+            proportionate_weights(Ws, alpha, g_s)
+        adapt_pair(spectra, power, base, cap, Wm, spec_m[1], g_m, bins_m[0], Ws, spec_s[1], g_s, bins_s[0],
+                   gain_scale, delta, bins_m[1], bins_s[1], spec_m[2], spec_s[2])
+        constrain_taps(Wm, part_m, n_taps, plan, time_m[2], spec_m[2])
+        constrain_taps(Ws, part_s, n_taps, plan, time_s[2], spec_s[2])
     return em, es, eta
 
 

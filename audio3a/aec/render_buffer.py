@@ -21,7 +21,7 @@ from .._jit import kernel
 from ..fft import make_plan, rfft
 
 
-@kernel
+@kernel(fastmath=True)
 def window_spectrum(frames, slot, cap, frame_len, window, plan, X, X2):
     """X = rfft(last len(window) samples ending with frame ``slot``), X2 = |X|^2; returns the
     frame's energy."""

@@ -4,7 +4,7 @@ Residual echo power per bin k is predicted from the linear echo estimate
 Y_hat and the render/capture coherence:
 
     S_yy,k = max(|Y_hat_k|^2, r S_yy,k)          (echo envelope with reverberant release r)
-    R_k    = eta S_yy,k + nl (1 - t) <S_yy>_k  +  coh_k S_dd,k rho
+    R_k    = eta S_yy,k + nl (1 - t) <S_yy>_k  +  coh_k S_dd,k rho  +  w (B/N) S_xx,k^peak
 
 * ``eta``: the filter's leakage (residual / echo estimate, ``filter.leakage_update``);
 * ``nl`` (default -12 dB): loudspeaker nonlinearity and late reverberation the
@@ -14,7 +14,13 @@ Y_hat and the render/capture coherence:
   far end, coh = |S_xd|^2 / (S_xx S_dd) (the coherence of WebRTC's AEC2
   suppressor), times rho = 10^(-ERLE/10), the residual ratio of the linear filter
   measured in far-end single talk: before the filter has converged this term
-  carries the suppression.
+  carries the suppression;
+* w (B/N) S_xx^peak, the initial phase: until the linear filter has shown some
+  ERLE in far-end single talk (``AecConfig.init_erle_db``) the echo is assumed
+  as loud as the far end's recent peak power (per bin, decaying 10 dB/s, so the
+  unknown bulk delay is covered), like the conservative initial state of WebRTC
+  AEC3; w falls from 1 to 0 as that ERLE grows and then stays 0 (a latch), and
+  the floor is ``init_extra_db`` lower while w > 0.
 
 Gain: power subtraction with an overdrive that grows with the echo share of
 the bin, r = R_k / S_ee,k:  G_k = 1 - (1 + (beta - 1) min(1, 3 r)) r, so bins
@@ -43,9 +49,10 @@ from ..fft import irfft, rfft
 from .comfort_noise import add_comfort_noise, noise_update
 
 
-@kernel
+@kernel(fastmath=True)
 def suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay, residual_ratio,
-                     block_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth):
+                     block_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth, Xcur2, Senv, w_init, env_decay,
+                     init_extra_db):
     """Per-bin gain G_k (see the module docstring); updates the smoothed spectra in place.
 
     Returns the echo share of the mic, sum_k coh_k S_dd,k / sum_k S_dd,k: near 1 when the
@@ -83,15 +90,24 @@ def suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay,
     floor = 10.0 ** ((20.0 * np.log10(g_min) * (1.0 - t) - 12.0 * t) / 20.0)
     if floor < g_min:
         floor = g_min
+    floor *= 10.0 ** (-init_extra_db * w_init / 20.0)  # deeper while the filter has not converged
+    acc = 0.0  # running sum of Syy over the +-2 bins around k
+    for j in range(3 if n >= 3 else n):
+        acc += Syy[j]
     for k in range(n):
         # nonlinear share spread over +-2 bins
         lo = k - 2 if k >= 2 else 0
         hi = k + 3 if k + 3 <= n else n
-        acc = 0.0
-        for j in range(lo, hi):
-            acc += Syy[j]
         spread = acc / (hi - lo)
+        if k + 3 < n:
+            acc += Syy[k + 3]
+        if k >= 2:
+            acc -= Syy[k - 2]
         r = eta * Syy[k] + nl * (1.0 - t) * spread
+        # initial phase: the far end's recent peak power, as if the echo path had no loss
+        dec = env_decay * Senv[k]
+        Senv[k] = Xcur2[k] if Xcur2[k] > dec else dec
+        r += w_init * block_scale * Senv[k]
         # linearly predictable echo not yet removed by the filter
         if Sxx[k] > 1e-30 and Sdd[k] > 1e-30:
             coh = Sxd[k] / (Sxx[k] * Sdd[k])
@@ -112,7 +128,7 @@ def suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay,
     return share
 
 
-@kernel
+@kernel(fastmath=True)
 def cross_power_update(Xal, D, cross, Sxd, smooth):
     """Smoothed render/capture cross spectrum; Sxd = |cross|^2 (for the coherence)."""
     for k in range(Xal.shape[0]):
@@ -121,8 +137,8 @@ def cross_power_update(Xal, D, cross, Sxd, smooth):
         Sxd[k] = cross[k].real * cross[k].real + cross[k].imag * cross[k].imag
 
 
-@kernel
-def gain_fir_direct(G, kernel_taps, phase, H):
+@kernel(fastmath=True)
+def gain_fir_direct(G, kernel_taps, phase, H, Gx):
     """H = spectrum of the windowed linear-phase FIR, computed in the frequency domain.
 
     Windowing the zero-phase response irfft(G) by w in time is a circular
@@ -131,23 +147,28 @@ def gain_fir_direct(G, kernel_taps, phase, H):
     +-K bins (``kernel_taps``, normalised to sum 1 so that G = 1 gives exactly
     the pure delay), and ``phase`` = e^{-2 pi i k D / N} adds the D-sample delay.
     Equals windowing irfft(G) in time up to the truncated side lobes, without two FFTs.
+    ``Gx`` (scratch, >= n_bins + 2K) holds G extended by its mirror images at both ends
+    (G_{-l} = G_l, G_{N/2+l} = G_{N/2-l}), so the symmetric kernel is a plain dot product.
     """
     nb = G.shape[0]
     n = 2 * (nb - 1)
     K = (kernel_taps.shape[0] - 1) // 2
+    for i in range(nb + 2 * K):
+        l = i - K
+        if l < 0:
+            l = -l
+        if l >= nb:
+            l = n - l
+        Gx[i] = G[l]
+    c = kernel_taps[K]
     for k in range(nb):
-        acc = 0.0
-        for q in range(-K, K + 1):
-            l = k - q
-            if l < 0:
-                l = -l
-            if l >= nb:
-                l = n - l
-            acc += kernel_taps[q + K] * G[l]
+        acc = c * Gx[k + K]
+        for q in range(1, K + 1):  # the window is even: taps[K - q] = taps[K + q]
+            acc += kernel_taps[K + q] * (Gx[k + K - q] + Gx[k + K + q])
         H[k] = acc * phase[k]
 
 
-@kernel
+@kernel(fastmath=True)
 def push_history(hist, block):
     """Shift ``hist`` left by len(block) and append ``block``."""
     n = hist.shape[0]
@@ -158,15 +179,15 @@ def push_history(hist, block):
         hist[n - b + i] = block[i]
 
 
-@kernel
+@kernel(fastmath=True)
 def suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, release, echo_decay,
                    residual_ratio, block_scale, smooth, spectra, G, kernel_taps, phase, plan, reals,
-                   noise, cn_scale, cn_rise, rng_state, out):
+                   noise, cn_scale, cn_rise, rng_state, out, Xcur2, w_init, env_decay, init_extra_db):
     """One frame of the suppressor: gains, comfort-noise tracking, FIR filtering, comfort noise.
 
     ``spectra`` rows: cross, H, spec, H_prev, hist_spec, cn (complex); ``reals`` rows: See, Syy,
-    Sxx, Sdd, Sxd, noise-smoothed (n_bins), prev_time, unused, hist, out_time (n_fft), packed so the call
-    passes few arguments. Returns the echo share of the mic and the output energy.
+    Sxx, Sdd, Sxd, noise-smoothed (n_bins), prev_time, far peak envelope (initial phase), hist,
+    out_time, mirrored G (n_fft), packed so the call passes few arguments. Returns the echo share of the mic and the output energy.
     """
     nb = G.shape[0]
     cross = spectra[0]
@@ -182,13 +203,14 @@ def suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, releas
     out_time = reals[9]
     cross_power_update(Xal, D, cross, Sxd, smooth)
     share = suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay, residual_ratio,
-                             block_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth)
+                             block_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth, Xcur2, reals[7, :nb], w_init,
+                             env_decay, init_extra_db)
     noise_update(E, nsm, noise, cn_rise)
     H_prev = spectra[3]
     hist_spec = spectra[4]
     cn = spectra[5]
     prev_time = reals[6]
-    gain_fir_direct(G, kernel_taps, phase, H)
+    gain_fir_direct(G, kernel_taps, phase, H, reals[10])
     push_history(hist, e_time)
     rfft(plan, hist, hist_spec)
     # comfort noise, the same in both branches of the crossfade
@@ -224,7 +246,8 @@ class EchoSuppressor:
     """State of the residual echo suppressor (smoothed spectra, gains, FIR scratch)."""
 
     def __init__(self, frame_len: int, n_fft: int, plan, delay_samples: int, nl_db: float,
-                 beta: float, min_gain_db: float, echo_decay_db_per_s: float):
+                 beta: float, min_gain_db: float, echo_decay_db_per_s: float,
+                 init_extra_db: float = 15.0, init_env_decay_db_per_s: float = 10.0):
         n_bins = n_fft // 2 + 1
         self.frame_len = frame_len
         self.plan = plan
@@ -237,6 +260,7 @@ class EchoSuppressor:
         Wc = np.fft.fft(wc).real / n_fft
         K = int(np.ceil(2.5 * n_fft / (2 * delay_samples + 1)))
         taps = np.concatenate([Wc[n_fft - K:], Wc[: K + 1]])
+        taps = 0.5 * (taps + taps[::-1])  # even (the window is), exactly, for gain_fir_direct
         self.kernel_taps = taps / taps.sum()
         self.phase = np.exp(-2j * np.pi * np.arange(n_bins) * delay_samples / n_fft)
         self.nl = 10 ** (nl_db / 10)
@@ -246,10 +270,14 @@ class EchoSuppressor:
         self.echo_decay = 10 ** (-echo_decay_db_per_s * 0.01 / 10)
         self.release = 0.5
         self.block_scale = frame_len / n_fft
+        # initial phase (see ``suppression_gain``): far-end peak envelope decaying 10 dB/s,
+        # floor lowered by init_extra_db
+        self.env_decay = 10 ** (-init_env_decay_db_per_s * 0.01 / 10)
+        self.init_extra_db = init_extra_db
         self.smooth = 0.5
         # packed state (see suppress_frame)
         self.spectra = np.zeros((6, n_bins), np.complex128)
-        self.reals = np.zeros((10, n_fft), np.float64)
+        self.reals = np.zeros((11, n_fft), np.float64)
         self.See = self.reals[0, :n_bins]
         self.G = np.ones(n_bins)
 
@@ -259,9 +287,11 @@ class EchoSuppressor:
         self.reals[:] = 0.0
         self.G[:] = 1.0
 
-    def process(self, E, Yh, Xal, Xal2, D, D2, e_time, eta, residual_ratio, cng, out):
+    def process(self, E, Yh, Xal, Xal2, D, D2, e_time, eta, residual_ratio, cng, out, Xcur2=None,
+                w_init=0.0):
         """Suppress one frame of ``e_time`` into ``out``; return (echo share of the mic, sum out^2)."""
         return suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, self.nl, self.beta, self.g_min,
                               self.release, self.echo_decay, residual_ratio, self.block_scale,
                               self.smooth, self.spectra, self.G, self.kernel_taps, self.phase, self.plan,
-                              self.reals, cng.noise, cng.scale, cng.rise, cng.rng_state, out)
+                              self.reals, cng.noise, cng.scale, cng.rise, cng.rng_state, out,
+                              Xal2 if Xcur2 is None else Xcur2, w_init, self.env_decay, self.init_extra_db)
