@@ -2,7 +2,9 @@
 
 Subcommands: ``process`` (3A on a file), ``simulate`` (a file through a
 lossy network with FEC and concealment), ``bench`` (per-frame latency,
-concurrency, cold start), ``eval`` (quality of one processed file). Exit
+concurrency, cold start), ``eval`` (quality of one processed file),
+``serve`` (a UDP voice server mixing many participants) and ``client``
+(stream a file to it and record what comes back; a load generator). Exit
 status: 0 ok, 1 the input could not be processed (one line naming the file
 and the fix; ``--debug`` adds the traceback), 2 bad usage.
 """
@@ -93,6 +95,47 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import json
+
+    from .server.server import ServerConfig, run_server
+    from .server.session import SessionConfig
+
+    if args.port is not None and not 0 <= args.port < 65536:
+        raise Audio3aError(f"--port {args.port} must lie in 0..65535")
+    pipeline = {name: None for name in slot_names() if getattr(args, f"no_{name}", False)}
+    try:
+        config = ServerConfig(host=args.host, port=args.port or 0, max_sessions=args.max_sessions,
+                              idle_timeout_s=args.idle_timeout_s, rate_pps=args.max_pps,
+                              stats_interval_s=args.stats_interval_s, record_dir=args.record,
+                              record_format=args.record_format, workers=args.workers,
+                              session=SessionConfig(sample_rate=args.rate, pipeline=pipeline))
+    except ValueError as e:
+        raise Audio3aError(str(e)) from None
+
+    def sink(record):
+        if not args.quiet or record.get("final"):
+            print(json.dumps(record, separators=(",", ":")), flush=True)
+
+    def ready(addr):
+        print(f"audio3a: serving on {addr[0]}:{addr[1]}" + (f", recording to {args.record}" if args.record else ""),
+              file=sys.stderr, flush=True)
+
+    run_server(config, sink, duration_s=args.duration_s, ready=ready)
+    return 0
+
+
+def cmd_client(args) -> int:
+    from .server.client import main as client_main
+
+    try:
+        return client_main(args=args)
+    except ValueError as e:
+        if isinstance(e, Audio3aError) or getattr(args, "debug", False):
+            raise
+        raise Audio3aError(str(e)) from None
+
+
 # Subcommands whose modules parse their own arguments (each has ``main(argv)``).
 DELEGATED = {
     "simulate": ("audio3a.simulate", "send a file through a lossy, jittery network with FEC and concealment"),
@@ -135,6 +178,36 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--rate", type=int, choices=(16000, 48000), help="rate to measure at (default: REF's)")
     e.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     e.set_defaults(func=cmd_eval)
+
+    v = sub.add_parser("serve", help="UDP voice server: RTP from many participants, mixed back",
+                       description="Terminate RTP audio from many participants: FEC, jitter buffer, concealment, "
+                                   "3A (echo reference = what is sent back), N-minus-one mix, adaptive FEC back. "
+                                   "Prints a JSON stats line per session and one for the server every interval. "
+                                   "Stops on SIGINT/SIGTERM, closing every recording.")
+    v.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    v.add_argument("--port", type=int, default=None, help="UDP port (default: a free one, printed on stderr)")
+    v.add_argument("--record", metavar="DIR", default=None,
+                   help="record both directions of every session to DIR, with a JSON sidecar each")
+    v.add_argument("--record-format", choices=("wav", "flac"), default="wav", help="recording format (default wav)")
+    v.add_argument("--rate", type=int, choices=(16000, 48000), default=16000, help="stream rate (default 16000)")
+    v.add_argument("--max-sessions", type=int, default=32, help="concurrent sessions allowed (default 32)")
+    v.add_argument("--idle-timeout-s", type=float, default=5.0, help="close a silent session after this (s)")
+    v.add_argument("--max-pps", type=float, default=250.0, help="datagrams per second allowed per address")
+    v.add_argument("--stats-interval-s", type=float, default=1.0, help="stats line interval (s)")
+    v.add_argument("--duration-s", type=float, default=None, help="stop by itself after this long (s)")
+    v.add_argument("--workers", type=int, default=1, help="threads for per-session processing (default 1)")
+    for name in slot_names():
+        v.add_argument(f"--no-{name}", action="store_true", help=f"switch off {_STAGE_HELP.get(name, name)}")
+    v.add_argument("--quiet", action="store_true", help="print only the final stats line")
+    v.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    v.set_defaults(func=cmd_serve)
+
+    from .server.options import client_arguments
+    c = sub.add_parser("client", help="stream a file to an audio3a server, record what comes back",
+                       description="Stream a file in real time through a channel model to an audio3a server and "
+                                   "record what comes back; --sessions N makes it a load generator.")
+    client_arguments(c)
+    c.set_defaults(func=cmd_client)
 
     for name, (_, text) in DELEGATED.items():
         sub.add_parser(name, help=text, add_help=False)

@@ -1,0 +1,1 @@
+"""Adapters that run audio3a inside other media frameworks (optional extras)."""

@@ -1,0 +1,130 @@
+"""The server's parts offline: wire format, guard, mixer, recorder, a session's media timeline."""
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio3a.server.guard import RateGuard
+from audio3a.server.mixer import mix_minus
+from audio3a.server.recorder import SessionRecorder, WavTrack, sha256_file
+from audio3a.server.session import Session, SessionConfig
+from audio3a.server.wire import FEEDBACK, MALFORMED, RTCP, RTP, classify, pack_bye, pack_sr, parse_rtcp
+from fec.adapt import LossReport
+from fec.packet import RtpPacket
+from fec.sender import Sender, SenderConfig
+
+
+def test_classify_and_rtcp_round_trip():
+    assert classify(RtpPacket(96, 1, 2, 3, b"\0\0").pack()) == RTP
+    assert classify(LossReport(1, 1000, 0, 0, 0, 0, (0,)).pack()) == FEEDBACK
+    assert classify(pack_bye(5)) == RTCP and classify(pack_sr(5, 1, 2)) == RTCP
+    assert classify(b"") == MALFORMED and classify(b"\x00\x01") == MALFORMED and classify(b"\x80") == MALFORMED
+    sr, bye = parse_rtcp(pack_sr(0xABCD, 123456, 77, 9) + pack_bye(0xABCD))
+    assert (sr.ssrc, sr.rtp_ts, sr.frames, sr.octets) == (0xABCD, 123456, 77, 9) and bye == [0xABCD]
+    for bad in (b"\x81\xcb\x00\x05\x00\x00\x00\x01", pack_sr(1, 2, 3)[:20], b"\x81\xcb"):
+        with pytest.raises(ValueError):
+            parse_rtcp(bad)
+
+
+def test_rate_guard_bucket_and_bounded_table():
+    g = RateGuard(rate_pps=100, burst=10, max_addresses=3)
+    assert sum(g.allow("a", 0.0) for _ in range(50)) == 10
+    assert g.allow("a", 0.05)                          # 5 tokens back after 50 ms
+    for i in range(10):
+        g.allow(("spoofed", i), 0.1)
+    assert len(g) == 3
+
+
+def test_mix_minus_excludes_self_and_limits():
+    f = np.array([[0.1] * 4, [0.2] * 4, [0.3] * 4], np.float32)
+    m = mix_minus(f)
+    assert np.allclose(m[:, 0], [0.5, 0.4, 0.3])
+    assert np.all(mix_minus(np.full((3, 8), 0.9, np.float32)) < 1.0)
+    assert np.all(mix_minus(np.ones((1, 4), np.float32)) == 0.0)
+
+
+def test_wav_track_is_valid_after_every_write(tmp_path):
+    t = WavTrack(tmp_path / "x.wav", 16000)
+    total = 0
+    for n in (320, 1, 999, 320):
+        t.write(np.full(n, 0.25, np.float32))
+        total += n
+        data, rate = sf.read(str(t.path), dtype="int16")    # read while open, as after a crash
+        assert rate == 16000 and data.size == total and data[-1] == 8192
+    t.close()
+
+
+def test_session_recorder_sidecar_and_hashes(tmp_path):
+    r = SessionRecorder(tmp_path, "s1", 16000, "flac", info={"remote": "127.0.0.1:9"})
+    r.write("rx", np.zeros(320, np.float32))
+    r.write("tx", np.zeros(640, np.float32))
+    r.update({"k": 1}, force=True)
+    assert json.loads((tmp_path / "s1.json").read_text())["status"] == "open"
+    doc = r.close(reason="bye")
+    disk = json.loads((tmp_path / "s1.json").read_text())
+    assert disk["status"] == "closed" and disk["close_reason"] == "bye" and disk["stats"] == {"k": 1}
+    for name, n in (("rx", 320), ("tx", 640)):
+        f = disk["files"][name]
+        assert f["samples"] == n == sf.info(str(tmp_path / f["path"])).frames
+        assert f["sha256"] == sha256_file(tmp_path / f["path"]) == doc["files"][name]["sha256"]
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+class _Rec:
+    def __init__(self):
+        self.n = {"rx": 0, "tx": 0}
+
+    def write(self, track, x):
+        self.n[track] += len(x)
+
+
+@pytest.mark.parametrize("lost", [(), (0, 1), (30, 31, 32), (58, 59)])
+def test_session_rx_timeline_has_exactly_the_sent_samples(lost):
+    """First, middle or last packets lost: the rx record still has frames x 320 samples, via SR + BYE."""
+    frames = 60
+    snd = Sender(SenderConfig(ssrc=77, first_timestamp=0xFFFFF000))    # crosses the 32-bit wrap
+    rec = _Rec()
+    s = Session(SessionConfig()).attach("t", ("127.0.0.1", 1), 77, 0.0, rec)
+    s.on_rtcp(pack_sr(77, 0xFFFFF000, 0), 0.0)
+    x = np.zeros(320, np.float32)
+    t = 0.0
+    for i in range(frames + 40):
+        t = 0.02 * i
+        if i < frames:
+            for d in snd.send(x + 0.01 * np.sin(i)):
+                if not (i in lost and (d[1] & 0x7F) == 96):
+                    s.on_rtp(d, t + 0.005)
+            if i == frames - 1:
+                s.on_rtcp(pack_sr(77, (0xFFFFF000 + frames * 320) % 2 ** 32, frames) + pack_bye(77), t)
+        s.playout(t + 0.01)
+        if s.finished:
+            break
+    s.finish()
+    assert rec.n["rx"] == frames * 320
+
+
+def test_session_without_bye_ends_at_last_real_frame():
+    snd = Sender(SenderConfig(ssrc=5))
+    rec = _Rec()
+    s = Session(SessionConfig()).attach("t", ("127.0.0.1", 1), 5, 0.0, rec)
+    for i in range(80):
+        t = 0.02 * i
+        if i < 40:
+            for d in snd.send(np.zeros(320, np.float32)):
+                s.on_rtp(d, t + 0.001)
+        s.playout(t + 0.01)
+    s.begin_close("idle", 2.0)
+    s.finish()
+    assert rec.n["rx"] == 40 * 320 and s.counts["rx_dropped_tail"] > 0
+
+
+def test_malformed_rtcp_and_foreign_bye_do_not_touch_the_session():
+    s = Session(SessionConfig()).attach("t", ("127.0.0.1", 1), 5, 0.0)
+    assert not s.on_rtcp(b"\x80\xc8\x00\x06" + b"\x00" * 3, 0.0)
+    assert not s.on_rtcp(pack_bye(6), 0.0)
+    assert s.closing is None
+    assert s.on_feedback(b"\x01" + b"\x00" * 40, 0.0) == [] and s.counts["feedback_bad"] == 1
+    assert struct.unpack("!I", pack_bye(5)[4:])[0] == 5
