@@ -9,9 +9,10 @@ analysed once:
   ``e = A(z) x`` of the last ``3T + M`` samples (the template).
 
 The excitation repeats the template pitch-synchronously, as in G.711
-Appendix I: the last period first, after 20 / 40 ms of loss the last two /
+Appendix I: the last period first, after 30 / 50 ms of loss the last two /
 three periods, which breaks up the buzz of a single repeated cycle (Appendix
-I switches at 10 / 20 ms; later switching scored better on PLCMOS here).
+I switches at 10 / 20 ms; later switching scored better on PLCMOS here:
+in the sweeps 10 / 20 ms and 40 / 60 ms both scored lower than 30 / 50 ms on bursts).
 Jumps are whole samples and their rounding error is carried, so a fractional
 period does not drift. Every splice (jump back by 1, 2 or 3 periods) is
 overlap-added over ``M = T/4`` samples (at least 1 ms), linear cross-fade.
@@ -31,13 +32,20 @@ level already falling before the loss (a speech offset: the energy of the
 last whole pitch periods, >= 10 ms, below that of the periods before) keeps
 falling at that rate (at most 10 dB per 10 ms); then a dB-linear fade
 that reaches the comfort-noise level at ``fade_end_ms`` (100 ms) and stays
-there. The comfort level is the tracked noise floor of received frames (a
+there. (A later, gentler fade, 30 ms -> 135-180 ms, scored 0.03-0.05 higher
+PLCMOS on bursts but lower PESQ on single losses, where the fade reaches into the
+merge window, and its smaller per-frame steps no longer cover the energy ripple of
+the three-period loop, so the level over a long burst stopped falling monotonically.)
+The comfort level is the tracked noise floor of received frames (a
 minimum that rises 3 dB/s), at most ``COMFORT_BELOW_DB`` (30 dB) under the
 level before the loss. The gain never rises during a burst.
 
 When a real frame returns, the synthetic signal is continued and cross-faded
 into it over the merge window (``merge_ms`` = 7.5 ms after one lost frame,
-growing by half per further 10 ms lost up to twice that, at most one frame), with weights from the
+growing by ``merge_ms`` per further 10 ms lost up to three times that, at most one
+frame: a whole 20 ms frame after two or more lost 20 ms frames, which scored
+better on bursts than 15 ms; a longer window after a single loss lowered
+PESQ), with weights from the
 correlation ``rho`` of the two overlapping pieces: the power-complementary
 pair ``(cos phi, sin phi)`` divided by ``sqrt(1 + 2 rho cos phi sin phi)``,
 which satisfies ``s^2 + r^2 + 2 rho s r = 1``: the overlap keeps its power
@@ -71,11 +79,14 @@ VOICING_CORR = (0.2, 0.5)
 VOICED_HOLD_MS = 40.0
 VOICED_END_MS = 200.0
 # the template grows from one to two / three pitch periods after these times
-TWO_PERIODS_MS = 20.0
-THREE_PERIODS_MS = 40.0
+TWO_PERIODS_MS = 30.0
+THREE_PERIODS_MS = 50.0
 COMFORT_BELOW_DB = 30.0
 # the merge cross-fade compensates partial cancellation down to this correlation
 MERGE_RHO_MIN = -0.8
+# the merge window grows by this fraction of merge_ms per ms lost beyond one frame, up to this factor
+MERGE_GROWTH_PER_MS = 0.1
+MERGE_MAX_FACTOR = 3.0
 # a level falling (by more than TREND_DEADZONE_DB) from one block of whole pitch periods (>= 10 ms)
 # to the next before the loss keeps falling at that rate (at most TREND_MAX_DB per 10 ms) until the fade
 TREND_BLOCK_MS = 10.0
@@ -329,8 +340,8 @@ class PlcConfig:
     ``fade_start_ms`` / ``fade_end_ms``: a burst plays at full level until
     ``fade_start_ms``, then fades (dB-linear) to the comfort-noise level reached
     at ``fade_end_ms``. ``merge_ms``: cross-fade into a returning frame after a
-    one-frame loss (grows by half of it per further 10 ms lost, capped at
-    ``2 * merge_ms`` and one frame).
+    one-frame loss (grows by ``merge_ms`` per further 10 ms lost, capped at
+    ``3 * merge_ms`` and one frame).
     """
 
     frame_ms: int = 10
@@ -447,7 +458,8 @@ class Concealer(Stage):
     def merge_len(self, burst_frames: int) -> int:
         """Samples of cross-fade into the first frame after a burst of ``burst_frames`` frames."""
         lost_ms = burst_frames * self.config.frame_ms
-        merge_ms = self.config.merge_ms * min(2.0, 1.0 + 0.05 * max(0.0, lost_ms - self.config.frame_ms))
+        growth = 1.0 + MERGE_GROWTH_PER_MS * max(0.0, lost_ms - self.config.frame_ms)
+        merge_ms = self.config.merge_ms * min(MERGE_MAX_FACTOR, growth)
         return max(1, min(self.frame_len, int(round(merge_ms * self.sample_rate / 1000))))
 
     def _process(self, x: np.ndarray) -> np.ndarray:
