@@ -6,8 +6,9 @@ frames and plays the whole real-time path in simulated time:
 1. ``fec.Sender`` turns frame ``i`` (sent at ``i T``) into a media packet
    (L16 by default, bit-exact) plus the redundancy of the chosen scheme:
    block repair packets (``xor:k``, ``rs:k+m``, with ``xK`` interleave) or
-   RFC 2198 copies (``red:N``, ``red:@d1,d2``) in pre-emphasised G.711 μ-law
-   (``fec.shaped``: half the bytes of L16, noise shaped like speech);
+   RFC 2198 copies (``red:N``, ``red:@d1,d2``) in ``red_payload`` (default
+   APC4, ``fec.apc``: 4-bit predictive coding with its noise under the speech
+   spectrum, 29 % of an L16 packet, so two copies fit in 60 % overhead);
 2. the channel drops packets (seeded Bernoulli, Gilbert–Elliott from loss
    and mean burst, or a 0/1 trace) and delays the rest (``fec.channel``
    ``DelayModel``: base delay plus normal jitter, or any model passed in);
@@ -42,7 +43,7 @@ from fec.adapt import ControllerConfig, RateController, parse_scheme
 from fec.channel import Bernoulli, DelayModel, GilbertElliott, Trace
 from fec.jitter import ACCELERATE, CrossfadeStretcher, IDLE, JitterConfig, RECEIVED, RECOVERED
 from fec.receiver import Receiver, ReceiverConfig
-from fec.sender import Sender, SenderConfig
+from fec.sender import Sender, SenderConfig, red_ratio
 
 __all__ = ["simulate", "main", "build_parser", "parse_loss", "parse_overhead", "format_report"]
 
@@ -96,7 +97,7 @@ def _stretcher(sample_rate, frame_ms, frame_len):
 def simulate(signal, sample_rate, loss=0.0, burst=None, trace=None, jitter_ms=0.0, fec="none", plc=True,
              seed=0, frame_ms=20, payload="L16", delay=None, base_delay_ms=40.0, target_loss=0.01,
              budget_ms=60.0, max_overhead=1.0, jitter=None, report_ms=1000, score=False, dtx=False,
-             loss_mask=None, loss_schedule=None):
+             loss_mask=None, loss_schedule=None, red_payload=None):
     """Run the weak-network path on ``signal``; returns ``(audio_out, report)``.
 
     ``loss``: packet loss rate (fraction or ``"20%"``); ``burst``: mean loss
@@ -109,7 +110,9 @@ def simulate(signal, sample_rate, loss=0.0, burst=None, trace=None, jitter_ms=0.
     ``loss_mask``: an explicit per-datagram loss mask (True = lost, in send
     order, repeated if short) instead of a loss model; ``loss_schedule``: a
     list of ``(start_s, loss, burst)``: the loss model changes at those send
-    times (each segment draws its own seeded mask).
+    times (each segment draws its own seeded mask); ``red_payload``: the
+    format of RED copies (``fec.sender.REDUNDANT_FORMATS``; default the
+    sender's, APC4); with ``auto`` the controller's ``red_ratio`` is its real size.
     The output has the input's length (the initial playout delay is removed).
     """
     x = np.asarray(signal)
@@ -127,17 +130,19 @@ def simulate(signal, sample_rate, loss=0.0, burst=None, trace=None, jitter_ms=0.
     padded[:x.size] = x
     auto = str(fec).strip().lower() == "auto"
     controller = None
+    red_kw = {} if red_payload is None else dict(red_payload=red_payload)
     if auto:
+        ratio = red_ratio(SenderConfig(sample_rate=sample_rate, frame_ms=frame_ms, payload=payload, **red_kw))
         controller = RateController(ControllerConfig(target=target_loss, budget_ms=budget_ms, frame_ms=frame_ms,
-                                                     max_overhead=max_overhead))
+                                                     max_overhead=max_overhead, red_ratio=ratio))
         scheme = controller.scheme
     else:
         scheme = parse_scheme(fec)
     sender = Sender(SenderConfig(sample_rate=sample_rate, frame_ms=frame_ms, payload=payload, fec=str(scheme),
-                                 dtx=dtx))
+                                 dtx=dtx, **red_kw))
     jcfg = jitter if jitter is not None else JitterConfig(frame_ms=frame_ms)
     receiver = Receiver(ReceiverConfig(sample_rate=sample_rate, frame_ms=frame_ms, payload=payload, jitter=jcfg,
-                                       fec_delay_ms=sender.added_latency_ms))
+                                       fec_delay_ms=sender.added_latency_ms, **red_kw))
     receiver.log = []
     media_pts = (sender.config.payload_type, sender.config.red_payload_type)
 

@@ -35,6 +35,7 @@ from bench.scenarios import corpus
 from fec.adapt import ControllerConfig, RateController, candidates
 from fec.channel import Bernoulli, DelayModel, GilbertElliott, arrival_times
 from fec.jitter import ACCELERATE, JitterBuffer, JitterConfig
+from fec.sender import SenderConfig, red_ratio
 
 RATE = 16000
 FRAME_MS = 20
@@ -43,8 +44,8 @@ CONDITIONS = (
     ("GE 20 %, burst 4", 0.20, 4.0, 3.3),
     ("GE 30 %, burst 4", 0.30, 4.0, 3.0),
 )
-SCHEMES = ("none", "xor:4", "rs:4+2", "rs:2+1x2", "red:1", "red:@2", "red:@3", "auto")
-QUICK_SCHEMES = ("none", "rs:4+2", "red:@3", "auto")
+SCHEMES = ("none", "xor:4", "rs:4+2", "rs:2+1x2", "red:1", "red:@2", "red:@3", "red:2", "red:@1,3", "auto")
+QUICK_SCHEMES = ("none", "rs:4+2", "red:@3", "red:@1,3", "auto")
 MAX_OVERHEAD = 0.6
 BUDGET_MS = 60.0
 
@@ -171,8 +172,9 @@ def controller_vs_fixed(quick=False):
     seconds = 40 if quick else 120
     x = np.concatenate([corpus.speech(i, RATE) for i in range(len(corpus.files("speech")))]).astype(np.float32)
     x = np.resize(x, seconds * RATE)
-    cfg = ControllerConfig(max_overhead=MAX_OVERHEAD, budget_ms=BUDGET_MS)
-    cands = [s for s in candidates(FRAME_MS, BUDGET_MS, MAX_OVERHEAD)]
+    ratio = red_ratio(SenderConfig(sample_rate=RATE, frame_ms=FRAME_MS))       # the RED copies' real size
+    cfg = ControllerConfig(max_overhead=MAX_OVERHEAD, budget_ms=BUDGET_MS, red_ratio=ratio)
+    cands = [s for s in candidates(FRAME_MS, BUDGET_MS, MAX_OVERHEAD, red_ratio=ratio)]
     conds = STATIONARY[1::2] if quick else STATIONARY
     rows = []
     for name, loss, burst in conds:

@@ -25,13 +25,20 @@ bins, counts: ``lost, residual, late <= expected``, the runs account for at
 most ``lost`` packets) and the CRC, and raises only ``FeedbackError``.
 
 Channel estimate. From the sums of expected packets, lost packets and loss
-runs over the reports of the last ``memory_s`` (20 s) the controller fits the
+runs over the reports of the last ``memory_s`` (40 s) the controller fits the
 simple Gilbert model of ``fec.channel``: loss rate ``L = lost / expected``,
-mean burst ``b = lost / runs`` (at least 1). A change point (the last
-``short_s`` differ from the older reports by more than ``change_z``
-standard deviations) restarts the sums from the recent reports, so the
-estimate is averaged on a stationary channel and follows a change in a few
-seconds.
+mean burst ``b = lost / runs`` (at least 1; ``LossCounter`` counts each run
+once, in the report where it starts, so ``b`` is unbiased). A change point
+restarts the sums at the change: each split of the reports within the last
+``short_s`` is tested (loss rate after vs before, in standard deviations of
+the pooled rate, inflated for the Gilbert chain's memory), and the reports
+before the most significant split are forgotten when it exceeds
+``change_z`` (3) for a worse channel or ``change_z_down`` (1.6) for a better
+one (over at least ``change_min_packets``; a jump beyond ``change_z_fast``
+counts from one report). So the estimate is averaged on a stationary channel
+and follows a change in 2-4 reports in either direction: a bad channel that
+turns good no longer holds the estimate pessimistic for the ``short_s`` of old
+bursts a fixed cut kept (12 s to re-adapt before, ~4 s now).
 
 Residual loss of each candidate on that channel (lost media frames per frame):
 
@@ -49,15 +56,21 @@ Added latency (what the playout delay must add so a repair can be used),
 last media packet of the interleaved window), RED ``d_n T``. Overhead is in
 payload bytes per media byte: ``m / k`` for a block code (plus its repair
 header), ``n * red_ratio`` for RED, ``red_ratio`` being the size of a
-redundant copy relative to the primary (0.5 for a G.711 copy of an L16
-frame). The controller picks, among candidates within the latency budget and
+redundant copy relative to the primary (``fec.sender.red_ratio``: 0.29 for
+the default APC4 copy of a 20 ms L16 frame at 16 kHz, the default here;
+0.5 for a G.711 copy). The controller picks, among candidates within the latency budget and
 the overhead cap, the cheapest whose predicted residual is under the target
 (ties: lower latency); if none is, the one with the lowest residual.
-Hysteresis: a scheme whose prediction exceeds ``up_margin * target`` is
-replaced at once; a cheaper adequate one (prediction below ``down_margin *
-target``) replaces the current one only after ``hold_reports`` reports in a
-row agree. Before any report the scheme is the best one for a prior channel
-(``prior_loss``, ``prior_burst``: 10 %, bursts of 2), so a call starts protected.
+Hysteresis: a scheme whose prediction exceeds ``up_margin * target`` (1.25:
+the estimate's own noise on 40 s of reports is about that much, and a smaller
+band flapped between xor:4 and 33-50 % schemes on Bernoulli 5 %) is replaced
+at once; a cheaper one replaces the current one when it is adequate (under
+``down_margin * target``) even with ``down_pseudo_losses`` more losses than
+the reports show, for ``hold_reports`` reports in a row: the pseudo-losses
+keep a few seconds of data after a change point, which may show no loss at
+all, from dropping the redundancy. Before any report the scheme is the best
+one for a prior channel (``prior_loss``, ``prior_burst``: 10 %, bursts of 2),
+so a call starts protected.
 """
 import math
 import struct
@@ -225,24 +238,27 @@ class LossCounter:
         idx = (self._start + np.arange(expected)) % self.window
         seen = self._seen[idx]
         lost = int(expected - seen.sum())
-        run = self._run
+        # each loss run is counted once, in the interval where it starts, at its length within
+        # that interval (a run open at the boundary is cut there; its rest is not a new run), so
+        # the counts add up over reports and the mean burst ``lost / runs`` is unbiased
+        cont = self._run > 0              # the interval starts inside a run counted in the last one
+        run = 0
         for s in seen:
             if s:
-                if run:
+                if run and not cont:
                     runs[min(run, self.bins) - 1] += 1
                 run = 0
+                cont = False
             else:
                 run += 1
+        if run and not cont:
+            runs[min(run, self.bins) - 1] += 1
         self._seen[idx] = False
-        self._run = run          # a run still open at the boundary is counted when it ends
+        if expected:
+            self._run = run
         self._start = max(self._start, end)
         residual = min(int(residual), expected)
         late = min(int(late), expected)
-        # a run carried in from the previous interval may make the histogram claim more packets
-        # than were lost in this one: trim the longest bins
-        while sum((i + 1) * c for i, c in enumerate(runs)) > lost:
-            j = max(i for i, c in enumerate(runs) if c)
-            runs[j] -= 1
         return LossReport(ssrc, min(int(interval_ms), 65535), expected, lost, residual, late, tuple(runs))
 
 
@@ -397,13 +413,17 @@ class ControllerConfig:
     budget_ms: float = 60.0
     frame_ms: float = 20.0
     max_overhead: float = 1.0
-    red_ratio: float = 0.5
-    memory_s: float = 20.0
+    red_ratio: float = 0.2914
+    memory_s: float = 40.0
     short_s: float = 4.0
-    change_z: float = 2.0
-    up_margin: float = 1.1
+    change_z: float = 3.0
+    change_z_down: float = 1.6
+    change_z_fast: float = 5.0
+    change_min_packets: int = 100
+    up_margin: float = 1.25
     down_margin: float = 1.0
-    hold_reports: int = 2
+    hold_reports: int = 1
+    down_pseudo_losses: float = 1.5
     allow: tuple = KINDS
     initial: str = "prior"
     prior_loss: float = 0.1
@@ -456,32 +476,55 @@ class RateController:
         return lo / e, max(lo / ru if ru > 0 else 1.0, 1.0)
 
     def _change_point(self):
-        """Drop the history before the last ``short_s`` when the recent loss rate differs from the
-        older one by more than ``change_z`` standard deviations (binomial variance inflated by
-        ``(1 + lambda) / (1 - lambda)``, ``lambda = 1 - p - r`` the Gilbert chain's memory), so the
-        estimate follows a change within a few reports while staying averaged over ``memory_s`` on
-        a stationary channel."""
+        """Drop the history before a change of the loss rate: for every split of the reports
+        within the last ``short_s`` the loss rate after it is compared with the one before
+        (binomial variance inflated by ``(1 + lambda) / (1 - lambda)``, ``lambda = 1 - p - r``
+        the Gilbert chain's memory); when it differs by more than ``change_z`` standard
+        deviations (``change_z_down`` for a drop of the loss rate) the reports before the most
+        significant split are forgotten. So the estimate is averaged over ``memory_s`` on a
+        stationary channel and follows a change within a few reports, and it forgets at the
+        change itself: keeping a fixed ``short_s`` instead kept seconds of the old channel's
+        bursts, and after a bad channel turned good the estimate stayed pessimistic for ~10 s."""
         c = self.config
-        e_all, l_all, r_all = self._sums(c.memory_s)
-        e_new, l_new, _ = self._sums(c.short_s)
-        e_old, l_old = e_all - e_new, l_all - l_new
-        if e_old < 50 or e_new < 20:
+        reps = self._reports
+        if len(reps) < 2:
             return
-        p_old = l_old / e_old
-        p_new = l_new / e_new
+        e_all = sum(r[1] for r in reps)
+        l_all = sum(r[2] for r in reps)
+        r_all = sum(r[3] for r in reps)
         burst = max(l_all / r_all if r_all else 1.0, 1.0)
         r = 1.0 / burst
-        lam = min(max(1.0 - r - min(p_old, 0.99) * r / (1.0 - min(p_old, 0.99)), 0.0), 0.95)
-        var = max(p_old * (1 - p_old), 1.0 / e_old) * (1 + lam) / (1 - lam) * (1 / e_new + 1 / e_old)
-        if abs(p_new - p_old) > c.change_z * math.sqrt(var):
-            t = 0.0
-            keep = deque()
-            for item in reversed(self._reports):
-                if t >= c.short_s:
-                    break
-                t += item[0]
-                keep.appendleft(item)
-            self._reports = keep
+        t = e_new = l_new = 0.0
+        best = None
+        for k in range(1, len(reps)):
+            dt, ex, ls, _ = reps[-k]
+            t += dt
+            if t > c.short_s + 1e-9:
+                break
+            e_new += ex
+            l_new += ls
+            e_old, l_old = e_all - e_new, l_all - l_new
+            if e_old < 50 or e_new < 20:
+                continue
+            p_old = l_old / e_old
+            p_new = l_new / e_new
+            # variance under "no change": the pooled loss rate (the old part alone may be a few
+            # seconds with one loss after a recent change point, and would make noise significant)
+            q = min(l_all / e_all, 0.99)
+            lam = min(max(1.0 - r - q * r / (1.0 - q), 0.0), 0.95)
+            var = max(q * (1 - q), 1.0 / e_all) * (1 + lam) / (1 - lam) * (1 / e_new + 1 / e_old)
+            z = (p_new - p_old) / math.sqrt(var)
+            if e_new < c.change_min_packets:
+                excess = abs(z) - c.change_z_fast       # a report or two: only a jump counts
+            else:
+                excess = (z - c.change_z) if z > 0 else (-z - c.change_z_down)
+            if excess > 0 and (best is None or excess > best[0]):
+                best = (excess, k)
+        if best is not None:
+            for _ in range(len(reps) - best[1]):
+                reps.popleft()
+            return True
+        return False
 
     def best(self, loss_rate, mean_burst):
         """Cheapest candidate meeting the target on this channel, else the lowest residual one."""
@@ -509,16 +552,28 @@ class RateController:
         r_cur = residual_loss(current, loss, burst)
         if best != current:
             r_best = residual_loss(best, loss, burst)
-            cheaper_and_adequate = (self._cost[best] < self._cost.get(current, (math.inf,))
-                                    and r_best <= c.down_margin * c.target)
+            cost_cur = self._cost.get(current, (math.inf,))
+            down = None
+            if self._cost[best] < cost_cur:
+                # less protection only if still adequate with ``down_pseudo_losses`` more losses
+                # than seen (a few seconds of data after a change point easily show none)
+                e, lo, _ = self._sums(c.memory_s)
+                loss_dn = min((lo + c.down_pseudo_losses) / e, 1.0) if e > 0 else loss
+                cand = self.best(loss_dn, burst)
+                if (self._cost[cand] < cost_cur
+                        and residual_loss(cand, loss_dn, burst) <= c.down_margin * c.target):
+                    down = cand
             if r_cur > c.up_margin * c.target and r_best < r_cur:
                 self._switch(best)                   # failing the target: change at once
-            elif cheaper_and_adequate or (r_cur > c.target and r_best < r_cur):
-                self._agree = self._agree + 1 if self._pending == best else 1
-                self._pending = best
+            elif down is not None:
+                # reports in a row that each found a cheaper adequate scheme (not necessarily the
+                # same one: on a fresh estimate the cheapest adequate one wanders) -> the latest
+                self._agree += 1
+                self._pending = down
                 if self._agree >= c.hold_reports:
-                    self._switch(best)
+                    self._switch(down)
             else:
+                # the dead band: a scheme predicted within ``up_margin`` of the target is kept
                 self._pending, self._agree = None, 0
         else:
             self._pending, self._agree = None, 0

@@ -37,9 +37,11 @@ from .adapt import LossCounter
 from .jitter import JitterBuffer, JitterConfig, NORMAL
 from .packet import PacketError, RtpPacket, SequenceUnwrapper, TimestampUnwrapper
 from .payload import FORMATS
+from .adpcm import DVI4
+from .apc import APC4
 from .shaped import PCMU_SHAPED
 
-REDUNDANT_FORMATS = {**FORMATS, PCMU_SHAPED.name: PCMU_SHAPED}
+REDUNDANT_FORMATS = {**FORMATS, PCMU_SHAPED.name: PCMU_SHAPED, DVI4.name: DVI4, APC4.name: APC4}
 from .red import parse_red
 from .repair import FecDecoder, RepairHeader
 
@@ -53,7 +55,7 @@ class ReceiverConfig:
     sample_rate: int = 16000
     frame_ms: float = 20.0
     payload: str = "L16"
-    red_payload: str = "PCMU-SHAPED"
+    red_payload: str = "APC4"
     payload_type: int = 96
     red_payload_type: int = 97
     redundant_payload_type: int = 98
@@ -66,7 +68,8 @@ class ReceiverConfig:
 
     def __post_init__(self):
         if self.payload not in FORMATS or self.red_payload not in REDUNDANT_FORMATS:
-            raise ValueError(f"payload and red_payload must be one of {sorted(FORMATS)}")
+            raise ValueError(f"payload must be one of {sorted(FORMATS)} and red_payload one of "
+                             f"{sorted(REDUNDANT_FORMATS)}")
         samples = self.sample_rate * self.frame_ms / 1000.0
         if self.sample_rate <= 0 or samples != int(samples) or samples < 1:
             raise ValueError(f"frame_ms={self.frame_ms} must be a whole number of samples at {self.sample_rate} Hz")

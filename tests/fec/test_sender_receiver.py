@@ -13,6 +13,7 @@ from fec.receiver import Receiver, ReceiverConfig
 from fec.red import pack_red, parse_red
 from fec.sender import Sender, SenderConfig
 from fec.packet import PacketError
+from fec.sender import REDUNDANT_FORMATS
 from fec.shaped import PCMU_SHAPED
 
 RATE = 16000
@@ -110,16 +111,19 @@ def test_every_erasure_pattern_of_a_block_recovers_bit_exact():
                 assert status == (RECOVERED if 4 <= i < 8 and i - 4 in lost else RECEIVED)
 
 
-def test_red_copies_fill_losses_with_the_redundant_encoding():
+@pytest.mark.parametrize("red_payload", [None, "PCMU-SHAPED", "DVI4", "APC4"])
+def test_red_copies_fill_losses_with_the_redundant_encoding(red_payload):
     frames = 60
     x = pcm_signal(frames, 3)
-    s = Sender(SenderConfig(fec="red:@1,3"))
+    kw = {} if red_payload is None else dict(red_payload=red_payload)
+    s = Sender(SenderConfig(fec="red:@1,3", **kw))
     pk = send_all(s, x)
     lost = {10, 11, 12, 30}                       # a burst of 3 and a single loss
-    r = Receiver(ReceiverConfig(fec_delay_ms=60.0))
+    r = Receiver(ReceiverConfig(fec_delay_ms=60.0, **kw))
     ticks = play(r, [(i * T + 0.04, p) for i, p in pk if i not in lost], frames + 10)
     got = frames_by_index(ticks, frames)
-    mu = PCMU_SHAPED                              # the default redundant encoding
+    mu = REDUNDANT_FORMATS[s.config.red_payload]  # default: APC4
+    assert s.config.red_payload == (red_payload or "APC4")
     for i in range(frames - 3):
         status, frame = got[i]
         if i in lost:
