@@ -34,6 +34,7 @@ def decisions(vad, x):
 
 
 @pytest.mark.parametrize("name", CLEAN)
+@pytest.mark.corpus
 def test_webrtc_agrees_with_energy_reference_on_clean_speech(name):
     x = levels.speaker(name, 16000)
     vad = Vad(16000)
@@ -43,6 +44,7 @@ def test_webrtc_agrees_with_energy_reference_on_clean_speech(name):
 
 
 @pytest.mark.parametrize("rate,frame_ms", [(48000, 10), (16000, 30), (8000, 20)])
+@pytest.mark.corpus
 def test_webrtc_other_rates_and_frame_sizes(rate, frame_ms):
     path = [p for p in corpus.files("speech") if "aew" in p.name][0]
     x = corpus.load(path, rate)
@@ -53,6 +55,7 @@ def test_webrtc_other_rates_and_frame_sizes(rate, frame_ms):
 
 
 @pytest.mark.parametrize("rate,frame_ms", [(24000, 10), (22050, 20), (16000, 15)])
+@pytest.mark.corpus
 def test_energy_fallback_where_webrtc_does_not_apply(rate, frame_ms):
     vad = Vad(rate, frame_ms=frame_ms)
     assert vad.backend == "energy"
@@ -74,6 +77,7 @@ def test_silence_and_quiet_noise_are_not_speech():
         assert np.mean([vad.is_speech(f) for f in frames]) < 0.05, backend
 
 
+@pytest.mark.corpus
 def test_int16_and_float_frames_decide_alike():
     x = levels.speaker("en_cmuarctic_axb_F", 16000)[:16000 * 3]
     pcm = np.round(x * 32767).astype(np.int16)
@@ -83,6 +87,7 @@ def test_int16_and_float_frames_decide_alike():
     assert da == db
 
 
+@pytest.mark.corpus
 def test_hangover_holds_speech_after_the_last_speech_frame():
     x = levels.speaker("en_cmuarctic_aew_M", 16000)
     raw = decisions(Vad(16000, VadConfig(hangover_ms=0)), x)
@@ -93,6 +98,7 @@ def test_hangover_holds_speech_after_the_last_speech_frame():
     assert np.array_equal(held, expected) and held.sum() > raw.sum()
 
 
+@pytest.mark.corpus
 def test_aggressiveness_orders_speech_fraction_on_noisy_speech():
     x = levels.speaker("en_cmuarctic_aew_M", 16000)
     noise = levels.noise("dishes", x.size, 16000, seed=3) * 10 ** (-35 / 20)
@@ -101,6 +107,7 @@ def test_aggressiveness_orders_speech_fraction_on_noisy_speech():
     assert frac[0] > frac[1]
 
 
+@pytest.mark.corpus
 def test_stats_count_frames():
     x = levels.speaker("en_cmuarctic_aew_M", 16000)[:16000 * 2]
     vad = Vad(16000)
@@ -110,6 +117,7 @@ def test_stats_count_frames():
     assert st.speech_fraction == pytest.approx(d.mean())
 
 
+@pytest.mark.corpus
 def test_reset_gives_the_decisions_of_a_fresh_detector():
     x = levels.speaker("en_cmuarctic_axb_F", 16000)[:16000 * 3]
     noise = np.random.default_rng(1).standard_normal(16000 * 2) * 0.01
@@ -154,6 +162,7 @@ def test_wrong_frame_length_and_bad_config():
         Vad(16000, VadConfig(backend="neural"))
 
 
+@pytest.mark.corpus
 def test_48_khz_decides_like_16_khz_on_the_same_speech():
     path = [p for p in corpus.files("speech") if "axb" in p.name][0]
     d16 = decisions(Vad(16000), corpus.load(path, 16000))

@@ -1,3 +1,5 @@
+import pytest
+
 import numpy as np
 
 from bench.scenarios.echo import BULK_DELAYS_MS, device_recording, echo_scenario, simulated_rir
@@ -38,6 +40,7 @@ def test_rir_decay_and_path_change():
     assert abs(corr(s.echo[k + 8000:], t.echo[k + 8000:])) < 0.5  # another room after it
 
 
+@pytest.mark.corpus
 def test_device_recording_pair():
     mic, far = device_recording(16000)
     assert mic.size == far.size > 16000

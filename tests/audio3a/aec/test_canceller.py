@@ -69,6 +69,7 @@ def test_far_end_single_talk_erle_and_bursty_render():
     assert bursty >= steady - 3.0
 
 
+@pytest.mark.corpus
 def test_double_talk_keeps_near_end():
     s = echo_scenario(8.0, RATE, delay_ms=40.0, double_talk=True, near_start_s=4.0, seed=2)
     aec = EchoCanceller(RATE)

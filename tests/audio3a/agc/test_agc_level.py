@@ -20,12 +20,14 @@ def run_level(x, vad=True, lam=1.0):
 
 
 @pytest.mark.parametrize("name", levels.SPEAKERS)
+@pytest.mark.corpus
 def test_level_matches_p56_on_clean_speech(name):
     x, _ = levels.set_level(levels.speaker(name, RATE), -26.0)
     state, _ = run_level(x)
     assert abs(state[lv.LV_LEVEL_DB] - active_speech_level(x, RATE)[0]) < 1.0
 
 
+@pytest.mark.corpus
 def test_level_is_scale_invariant():
     x, _ = levels.set_level(levels.speaker("en_cmuarctic_axb_F", RATE), -20.0)
     a, _ = run_level(x, lam=0.98)
@@ -33,6 +35,7 @@ def test_level_is_scale_invariant():
     assert a[lv.LV_LEVEL_DB] - b[lv.LV_LEVEL_DB] == pytest.approx(20.0, abs=0.05)
 
 
+@pytest.mark.corpus
 def test_level_follows_a_drop_within_seconds():
     x, _ = levels.set_level(levels.speaker("en_cmuarctic_aew_M", RATE), -20.0)
     y = np.concatenate([x[:5 * RATE], x[5 * RATE:] * 10 ** (-12 / 20)])
@@ -43,12 +46,14 @@ def test_level_follows_a_drop_within_seconds():
     assert abs(np.median(after) - ref) < 1.5 and np.mean(np.abs(after - ref) < 3.0) > 0.9
 
 
+@pytest.mark.corpus
 def test_frames_the_vad_rejects_do_not_count():
     x, _ = levels.set_level(levels.speaker("en_cmuarctic_aew_M", RATE), -20.0)
     state, _ = run_level(x, vad=False)
     assert state[lv.LV_COUNT] == 0 and state[lv.LV_LEVEL_DB] == lv.FLOOR_DBFS
 
 
+@pytest.mark.corpus
 def test_noise_floor_sits_near_stationary_noise_and_follows_a_rise():
     n = levels.noise("room", 8 * RATE, RATE, seed=0)
     x = np.concatenate([n[:4 * RATE] * 10 ** (-60 / 20), n[4 * RATE:] * 10 ** (-40 / 20)])
@@ -58,6 +63,7 @@ def test_noise_floor_sits_near_stationary_noise_and_follows_a_rise():
     assert trace[int(5.5 * 100), 1] < -55.0                  # but not within 1.5 s
 
 
+@pytest.mark.corpus
 def test_noise_floor_ignores_speech():
     s, _ = levels.set_level(levels.speaker("en_cmuarctic_aew_M", RATE), -20.0)
     x = s + levels.noise("room", s.size, RATE, seed=2) * 10 ** (-55 / 20)

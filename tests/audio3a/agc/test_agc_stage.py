@@ -30,6 +30,7 @@ def speech():
 
 
 @pytest.mark.parametrize("level_dbfs", [-40.0, -30.0, -20.0, -10.0])
+@pytest.mark.corpus
 def test_converges_to_target_within_2_s(speech, level_dbfs):
     x, _ = levels.set_level(speech, level_dbfs, RATE)
     agc = AgcConfig().build(RATE)
@@ -44,6 +45,7 @@ def test_converges_to_target_within_2_s(speech, level_dbfs):
     assert abs(active_speech_level(y[2 * RATE:], RATE)[0] - (-18.0)) < 1.5
 
 
+@pytest.mark.corpus
 def test_48_khz_converges_too():
     x, _ = levels.set_level(levels.speaker("en_cmuarctic_axb_F", 48000), -35.0, 48000)
     agc = AgcConfig().build(48000)
@@ -52,6 +54,7 @@ def test_48_khz_converges_too():
     assert abs(active_speech_level(y[2 * 48000:], 48000)[0] - (-18.0)) < 2.0
 
 
+@pytest.mark.corpus
 def test_plus_20_db_step_is_limited_within_50_ms_without_clipping(speech):
     x, _ = levels.set_level(speech, -30.0, RATE)
     power = 10 * np.log10(np.mean(x[: x.size // 160 * 160].reshape(-1, 160) ** 2, axis=1) + 1e-20)
@@ -74,6 +77,7 @@ def test_plus_20_db_step_is_limited_within_50_ms_without_clipping(speech):
 
 
 @pytest.mark.parametrize("kind,level_dbfs", [("room", -50.0), ("dishes", -45.0), ("room", -70.0)])
+@pytest.mark.corpus
 def test_noise_only_is_not_amplified_beyond_the_cap(kind, level_dbfs):
     x = levels.noise(kind, 10 * RATE, RATE, seed=4) * 10 ** (level_dbfs / 20)
     cfg = AgcConfig()
@@ -86,6 +90,7 @@ def test_noise_only_is_not_amplified_beyond_the_cap(kind, level_dbfs):
     assert 10 * np.log10(np.mean(y ** 2) / np.mean(x[:n] ** 2)) <= cfg.noise_cap_db + 1.0
 
 
+@pytest.mark.corpus
 def test_pauses_in_noisy_speech_stay_under_the_cap():
     clean, gap = levels.paused(rate=RATE)
     s, _ = levels.set_level(clean, -40.0, RATE)
@@ -110,12 +115,14 @@ def test_full_scale_square_wave_stays_below_minus_1_dbfs(rate):
     assert np.max(np.abs(y)) <= CEILING
 
 
+@pytest.mark.corpus
 def test_loud_speech_is_never_clipped(speech):
     x = np.clip(speech * 30.0, -1.0, levels.FULL_SCALE)        # hard-clipped, ~ -2 dBFS active
     y, _ = run(x, AgcConfig(target_level_dbfs=-3.0).build(RATE))
     assert np.max(np.abs(y)) <= CEILING
 
 
+@pytest.mark.corpus
 def test_stats_report_level_gain_and_vad(speech):
     x, _ = levels.set_level(speech, -30.0, RATE)
     agc = AgcConfig().build(RATE)
@@ -129,6 +136,7 @@ def test_stats_report_level_gain_and_vad(speech):
     assert agc.vad.stats.frames == 600
 
 
+@pytest.mark.corpus
 def test_reset_gives_the_output_of_a_fresh_stage(speech):
     x, _ = levels.set_level(speech, -35.0, RATE)
     agc = AgcConfig().build(RATE)

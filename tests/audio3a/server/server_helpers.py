@@ -1,14 +1,17 @@
 """Helpers: a server and clients on one event loop over 127.0.0.1, bounded in time."""
 import asyncio
+from pathlib import Path
 
 import numpy as np
 from audio3a.io import read_audio
 from audio3a.server.client import ClientConfig, ClientSession
 from audio3a.server.server import Server, ServerConfig
 
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
+
 
 def speech(seconds, offset_s=0.0, rate=16000):
-    data, info = read_audio("samples/clean_speech_16k.wav")
+    data, info = read_audio(str(SAMPLES / "clean_speech_16k.wav"))
     x = data.astype(np.float32) / 32768.0
     i = int(offset_s * rate)
     return np.resize(x[i:], int(seconds * rate)).astype(np.float32)

@@ -1,5 +1,6 @@
 """``audio3a serve`` and ``audio3a client`` as processes: stats lines, SIGTERM, one-line errors."""
 import json
+from pathlib import Path
 import signal
 import socket
 import subprocess
@@ -7,6 +8,8 @@ import sys
 import time
 
 from audio3a.cli import main
+
+SPEECH = str(Path(__file__).resolve().parents[3] / "samples" / "clean_speech_16k.wav")
 
 
 def _free_port():
@@ -27,7 +30,7 @@ def test_serve_and_client_processes_then_sigterm(tmp_path):
         while "serving on" not in line and time.monotonic() - t0 < 30 and server.poll() is None:
             line = server.stderr.readline()
         assert f"127.0.0.1:{port}" in line
-        out = subprocess.run([sys.executable, "-m", "audio3a.cli", "client", "samples/clean_speech_16k.wav",
+        out = subprocess.run([sys.executable, "-m", "audio3a.cli", "client", SPEECH,
                               "--server", f"127.0.0.1:{port}", "--duration-s", "1.0", "--drain-s", "0.3",
                               "--loss", "5%", "--record", str(tmp_path / "back.wav"), "--json"],
                              capture_output=True, text=True, timeout=60)
@@ -49,7 +52,7 @@ def test_serve_and_client_processes_then_sigterm(tmp_path):
 
 
 def test_client_bad_server_address_is_one_line_error(capsys):
-    assert main(["client", "samples/clean_speech_16k.wav", "--server", "nowhere"]) == 1
+    assert main(["client", SPEECH, "--server", "nowhere"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "HOST:PORT" in err[0]
 
