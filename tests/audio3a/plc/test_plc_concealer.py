@@ -209,3 +209,20 @@ def test_merge_into_an_out_of_phase_frame_keeps_its_level():
     assert rms_db(y[win]) > max(rms_db(linear), rms_db(power_compl)) + 2.0
     assert rms_db(y[win]) > min(rms_db(synthetic), rms_db(real)) - 5.0
     assert np.max(np.abs(np.diff(y[12 * 320:14 * 320]))) <= 1.05 * np.max(np.abs(np.diff(y_true)))
+
+
+@pytest.mark.parametrize("f0", [100.0, 170.0, 220.0])
+def test_level_falls_every_frame_of_the_fade_at_any_pitch(f0):
+    # the frame energy of a periodic excitation beats with the 10 ms frame rate; the fade still falls
+    rate = 16000
+    cfg = PlcConfig(frame_ms=10)
+    x = vowel(rate, 0.6, f0=f0)
+    plc = Concealer(rate, cfg)
+    lost = np.zeros(len(x) // 160, bool)
+    lost[30:50] = True
+    y = run(plc, x, lost)
+    frame_db = np.array([rms_db(y[(30 + i) * 160:(31 + i) * 160]) for i in range(20)])
+    fade_start = int(cfg.fade_start_ms // 10)
+    fade_end = int(np.ceil(cfg.fade_end_ms / 10))
+    assert np.all(np.diff(frame_db[fade_start - 1:fade_end + 1]) < 0.0)
+    assert np.max(frame_db[fade_end:]) <= frame_db[fade_end - 2]
