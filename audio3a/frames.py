@@ -14,6 +14,7 @@ from .errors import FrameError
 FRAME_MS = 10
 SAMPLE_RATES = (16000, 48000)
 INT16_SCALE = 32768.0
+_FLOAT32 = np.dtype(np.float32)
 
 
 def frame_len_for(sample_rate: int) -> int:
@@ -72,6 +73,13 @@ def as_float_frame(frame, frame_len: int, what: str = "frame") -> np.ndarray:
     contiguous) and float64. Raises ``FrameError`` on a wrong length, more
     than one channel, another dtype, or NaN/Inf samples.
     """
+    if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
+            and frame.shape[0] == frame_len and frame.strides[0] == 4):
+        # fast path: a contiguous mono float32 frame of the right length (the common case) is
+        # returned as is, as the general path below would, once its samples are checked
+        if not all_finite(frame):
+            raise FrameError(f"{what} contains NaN or Inf samples")
+        return frame
     if frame is None:
         raise FrameError(f"{what} is None: pass {frame_len} samples (10 ms)")
     x = np.asarray(frame)

@@ -26,9 +26,12 @@ Per capture frame (10 ms, B samples):
    1-2 s; not re-armed later), which is what keeps echo out of the output
    before convergence.
 
-Cost: both filters run in one kernel call (``filter_pair_frame``) and the
-suppressor in another, so the Python work per frame is bookkeeping; per frame
-about 12 real FFTs of N = 512 points at 16 kHz.
+Cost: a capture frame is three kernel calls, their fixed arguments prebuilt as
+tuples: ``capture_front`` (far spectrum into the ring, delay estimator, mic
+spectrum), ``filter_pair_step`` (both filters) and ``suppress_step``; the Python
+work per frame is bookkeeping; per frame about 14 real FFTs of N = 512 points at
+16 kHz. The far spectra ring and the filter coefficients are complex64 (the
+multiply-accumulate loops stream them; their sums run in float64).
 
 The filter covers ``tail_ms`` after the offset, which sits ``margin_ms`` before
 the estimated bulk delay (so the direct path and early reflections stay inside).
@@ -41,14 +44,68 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._jit import kernel
 from ..fft import make_plan, rfft
 from ..stage import RenderStage
 from .comfort_noise import ComfortNoise
-from .delay import DelayEstimator
-from .filter import (AdaptiveFilter, filter_pair_frame, mic_frame, peak_partition, shift_partitions,
-                     span_energy)
-from .render_buffer import RenderBuffer
-from .suppressor import EchoSuppressor
+from .delay import DelayEstimator, far_frame_update, mic_frame_update
+from .filter import AdaptiveFilter, filter_pair_frame, mic_frame, peak_partition, shift_partitions
+from .render_buffer import RenderBuffer, window_spectrum
+from .suppressor import EchoSuppressor, suppress_frame
+
+
+@kernel
+def capture_front(j, x, frames, cap, frame_len, window, rplan, Xs, spectra, power, energy, edges, far_mean,
+                  mic_mean, far_bits, far_active, floors, dist, rate, scratch, d, mic_hist, plan, D, D2):
+    """The first steps of a capture frame in one call: far frame j's spectrum into the ring
+    (``RenderBuffer.pop``), its binary spectrum (``DelayEstimator.add_far``), the mic spectrum
+    (``filter.mic_frame``) and the delay distances (``delay.mic_frame_update``).
+
+    The per-frame arguments come first, the state (fixed arrays) after, so the caller passes
+    it as one prebuilt tuple. Returns (mic energy, distances updated, arg-min lag, confidence).
+    """
+    slot = j % cap
+    e_far = window_spectrum(frames, j, cap, frame_len, window, rplan, Xs, spectra[slot], power[slot])
+    energy[slot] = e_far
+    far_frame_update(power[slot], e_far, slot, edges, far_mean, far_bits, far_active, floors)
+    mic_energy = mic_frame(x, d, mic_hist, plan, D, D2)
+    updated, lag, conf = mic_frame_update(D2, mic_energy, j, cap, edges, mic_mean, far_bits, far_active,
+                                          floors, dist, rate, scratch)
+    return mic_energy, updated, lag, conf
+
+
+@kernel
+def filter_pair_step(base, part_m, part_s, update_weights, spectra, power, energy, cap, d, plan, Wm, spec_m,
+                     time_m, block_m, bins_m, g_m, Ws, spec_s, time_s, block_s, bins_s, g_s, Yh, leak,
+                     leak_state, beta0, gain_scale, delta, alpha):
+    """``filter.filter_pair_frame`` with the per-frame arguments first (the state: one tuple)."""
+    return filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m,
+                             g_m, part_m, Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak,
+                             leak_state, beta0, gain_scale, delta, alpha, update_weights)
+
+
+@kernel
+def suppress_step(E, Xal, Xal2, e_time, eta, residual_ratio, Xcur2, w_init, use_mic, d, pad, Dblk, Yh, D, D2,
+                  nl, beta, g_min, release, echo_decay, block_scale, smooth, spectra, G, kernel_taps, phase,
+                  plan, reals, noise, cn_scale, cn_rise, rng_state, out, env_decay, init_extra_db):
+    """``suppressor.suppress_frame`` with the per-frame arguments first (the state: one tuple).
+
+    With ``use_mic`` the suppressor works on the mic frame ``d`` instead of a filter's error
+    (``E``, ``e_time`` ignored): its block spectrum FFT([0 ... 0, d]) goes to ``Dblk``.
+    """
+    if use_mic:
+        n = pad.shape[0]
+        b = d.shape[0]
+        for i in range(n - b):
+            pad[i] = 0.0
+        for i in range(b):
+            pad[n - b + i] = d[i]
+        rfft(plan, pad, Dblk)
+        E = Dblk
+        e_time = d
+    return suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, release, echo_decay,
+                          residual_ratio, block_scale, smooth, spectra, G, kernel_taps, phase, plan, reals,
+                          noise, cn_scale, cn_rise, rng_state, out, Xcur2, w_init, env_decay, init_extra_db)
 
 
 @dataclass(frozen=True)
@@ -161,6 +218,23 @@ class EchoCanceller(RenderStage):
         self._out = np.zeros(b, np.float32)
         self._delta = 1e-6 * n_fft * self.n_part
         self._beta0 = 2.0 * b / sample_rate  # leakage smoothing (Valin: 2 frames per second)
+        # the fixed arguments of the per-frame kernels (arrays are only ever updated in place)
+        render, delay, main, shadow = self.render, self.delay, self.main, self.shadow
+        sup, cng = self.suppressor, self.cng
+        self._front_args = (render.frames, render.capacity, render.frame_len, render._window, render._plan,
+                            render._X, render.spectra, render.power, render.energy, delay.edges,
+                            delay._far_mean, delay._mic_mean, delay.far_bits, delay.far_active, delay._floors,
+                            delay.dist, delay.smoothing, delay._scratch, self._d, self._mic_hist, self.plan,
+                            self._D, self._D2)
+        self._filter_args = (render.spectra, render.power, render.energy, render.capacity, self._d, self.plan,
+                             main.W, main.spec, main.time, main.block, main.bins, main._g,
+                             shadow.W, shadow.spec, shadow.time, shadow.block, shadow.bins, shadow._g,
+                             self._Yh, self._leak, self._leak_state, self._beta0, main.gain_scale, self._delta,
+                             main.alpha)
+        self._sup_args = (self._d, self._pad, self._Dblk, self._Yh, self._D, self._D2, sup.nl, sup.beta, sup.g_min, sup.release, sup.echo_decay,
+                          sup.block_scale, sup.smooth, sup.spectra, sup.G, sup.kernel_taps, sup.phase, sup.plan,
+                          sup.reals, cng.noise, cng.scale, cng.rise, cng.rng_state, self._out, sup.env_decay,
+                          sup.init_extra_db)
         self.reset()
 
     # ------------------------------------------------------------------ API
@@ -233,86 +307,95 @@ class EchoCanceller(RenderStage):
 
     # --------------------------------------------------------------- capture
     def _process(self, x: np.ndarray) -> np.ndarray:
-        cap = self.render.capacity
-        j = self.render.pop()
+        render = self.render
+        delay = self.delay
+        cap = render.capacity
+        j = render.pop_index()
         slot = j % cap
-        self.delay.add_far(j, self.render.power[slot], self.render.energy[slot])
-
         d = self._d
-        mic_energy = mic_frame(x, d, self._mic_hist, self.plan, self._D, self._D2)
-        if self.delay.update(j, self._D2, mic_energy):
-            lag = self.delay._candidate
+        # far spectrum into the ring, both binary spectra and the delay distances: one kernel
+        mic_energy, updated, lag, conf = capture_front(j, x, *self._front_args)
+        if updated and delay.observe(lag, conf):
+            lag = delay._candidate
             inside = self.offset + 1 <= lag <= self.offset + self.n_part // 2
             if self._converged_db < 10.0:
                 # nothing to lose yet: follow the estimator
-                self._move_offset(max(0, self.delay.accept() - self.margin))
-            elif not inside and self.delay.proposes(100, 0.4):
+                self._move_offset(max(0, delay.accept() - self.margin))
+            elif not inside and delay.proposes(100, 0.4):
                 # a converged filter moves only for a delay that persists for ~1 s
-                self._move_offset(max(0, self.delay.accept() - self.margin))
+                self._move_offset(max(0, delay.accept() - self.margin))
+        loud = mic_energy > 10.0 * delay._floors[1]
 
         base = j - self.offset
-        far_active = span_energy(self.render.energy, base, cap, self.n_part) > 1e-7 * self.n_part
         main, shadow = self.main, self.shadow
-        em, es, eta = filter_pair_frame(
-            self.render.spectra, self.render.power, base, cap, d, self.plan,
-            main.W, main.spec, main.time, main.block, main.bins, main._g, main._part,
-            shadow.W, shadow.spec, shadow.time, shadow.block, shadow.bins, shadow._g, shadow._part,
-            self._Yh, self._leak, self._leak_state, far_active, self._beta0, main.gain_scale,
-            self._delta, main.alpha, main._count % 4 == 0)
+        em, es, eta, far_active = filter_pair_step(base, main._part, shadow._part, main._count % 4 == 0,
+                                                   *self._filter_args)
         if far_active:
             self.eta = eta
-            main.advance()
-            shadow.advance()
-            self._copy_rules(em, es, mic_energy)
+            # main.advance(), shadow.advance()
+            n_part = self.n_part
+            main._count += 1
+            main._part = (main._part + 1) % n_part
+            shadow._count += 1
+            shadow._part = (shadow._part + 1) % n_part
+            self._copy_rules(em, es, mic_energy, loud)
 
         # output of the linear stage: the clearly better filter
         use_shadow = es < 0.5 * em and es < 0.25 * mic_energy
-        lin = shadow if use_shadow else main
-        e_lin = min(es, em)
-        if e_lin > mic_energy:  # worse than nothing: pass the mic through the suppressor
-            lin = None
-        if far_active and mic_energy > 0.0:
-            self._lin_num = 0.95 * self._lin_num + 0.05 * mic_energy
-            self._lin_den = 0.95 * self._lin_den + 0.05 * (e_lin if lin is not None else mic_energy)
-        if far_active and mic_energy > 10.0 * self.delay._mic_floor:
-            frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
-            # fast rise, slow decay (1 dB/s): survives double talk, tells "converged"
-            self._converged_db = max(frame_erle if frame_erle < 40.0 else 40.0,
-                                     self._converged_db - 0.01)
-        residual_ratio = 10 ** (-min(max(self._st_erle_db, 0.0), 40.0) / 10)
+        e_lin = es if es < em else em
+        use_mic = e_lin > mic_energy  # worse than nothing: pass the mic through the suppressor
+        if use_mic:
+            E = self._Dblk  # suppress_step computes the mic's block spectrum into it
+            e_time = d
+            lin_energy = mic_energy
+        else:
+            lin = shadow if use_shadow else main
+            E = lin.E
+            e_time = lin.e
+            lin_energy = e_lin
+        if far_active:
+            if mic_energy > 0.0:
+                self._lin_num = 0.95 * self._lin_num + 0.05 * mic_energy
+                self._lin_den = 0.95 * self._lin_den + 0.05 * lin_energy
+            if loud:
+                frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
+                # fast rise, slow decay (1 dB/s): survives double talk, tells "converged"
+                self._converged_db = max(frame_erle if frame_erle < 40.0 else 40.0,
+                                         self._converged_db - 0.01)
+        st = self._st_erle_db
+        residual_ratio = 10 ** (-min(max(st, 0.0), 40.0) / 10)
 
-        sup = self.suppressor
-        E = lin.E if lin is not None else self._mic_block_spectrum(d)
-        e_time = lin.e if lin is not None else d
         if self._frame_count % 10 == 0:
             self._lag_part = peak_partition(main.W)
         self._frame_count += 1
         # far frame the echo mostly comes from: the filter's main partition once it has
         # converged, before that the delay estimator's best lag
-        if self._converged_db >= 10.0 or self.delay._candidate < 0:
+        if self._converged_db >= 10.0 or delay._candidate < 0:
             lag = self.offset + self._lag_part
         else:
-            lag = self.delay._candidate
+            lag = delay._candidate
         xs = (j - lag) % cap
-        share, out_energy = sup.process(E, self._Yh, self.render.spectra[xs], self.render.power[xs],
-                                        self._D, self._D2, e_time, self.eta, residual_ratio, self.cng,
-                                        self._out, self.render.power[slot], self._init_weight())
-        if far_active and share > self.ST_SHARE and mic_energy > 10.0 * self.delay._mic_floor:
-            # far-end single talk: the linear filter's ERLE, which sets the residual the
-            # suppressor assumes (frozen in double talk, drops at once after a path change)
-            frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
-            self._st_erle_db += 0.2 * (min(frame_erle, 40.0) - self._st_erle_db)
-
-        if far_active and mic_energy > 0.0:
-            self._erle_num = 0.95 * self._erle_num + 0.05 * mic_energy
-            self._erle_den = 0.95 * self._erle_den + 0.05 * out_energy
-        # double talk: far end active, the mic not explained by the far end (low echo share)
-        # and the linear error well above the residual the filter leaves in single talk
-        self._double_talk = bool(far_active and share < self.ST_SHARE
-                                 and e_lin > 4.0 * mic_energy * residual_ratio
-                                 and mic_energy > 10.0 * self.delay._mic_floor)
-        # far-end single talk: what is left of this frame is residual echo (see audio3a.stage)
-        self.echo_dominant = bool(far_active and share > self.ST_SHARE)
+        power = render.power
+        share, out_energy = suppress_step(E, render.spectra[xs], power[xs], e_time, self.eta, residual_ratio,
+                                          power[slot], self._init_weight(), use_mic, *self._sup_args)
+        if far_active:
+            if share > self.ST_SHARE and loud:
+                # far-end single talk: the linear filter's ERLE, which sets the residual the
+                # suppressor assumes (frozen in double talk, drops at once after a path change)
+                frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
+                self._st_erle_db = st + 0.2 * ((frame_erle if frame_erle < 40.0 else 40.0) - st)
+            if mic_energy > 0.0:
+                self._erle_num = 0.95 * self._erle_num + 0.05 * mic_energy
+                self._erle_den = 0.95 * self._erle_den + 0.05 * out_energy
+            # double talk: far end active, the mic not explained by the far end (low echo share)
+            # and the linear error well above the residual the filter leaves in single talk
+            self._double_talk = bool(share < self.ST_SHARE and e_lin > 4.0 * mic_energy * residual_ratio
+                                     and loud)
+            # far-end single talk: what is left of this frame is residual echo (see audio3a.stage)
+            self.echo_dominant = bool(share > self.ST_SHARE)
+        else:
+            self._double_talk = False
+            self.echo_dominant = False
         return self._out
 
     # ---------------------------------------------------------------- helpers
@@ -328,7 +411,7 @@ class EchoCanceller(RenderStage):
         return self._init_w
 
 
-    def _copy_rules(self, em: float, es: float, mic_energy: float) -> None:
+    def _copy_rules(self, em: float, es: float, mic_energy: float, loud: bool) -> None:
         # copy only when the shadow clearly wins and removes most of the mic: in double
         # talk a fast filter also "wins" by partly tracking the near-end talker
         if es < 0.5 * em and es < 0.25 * mic_energy:
@@ -348,7 +431,7 @@ class EchoCanceller(RenderStage):
             self._reset_count = 0
         self._em_avg += 0.1 * (em - self._em_avg)
         self._mic_avg += 0.1 * (mic_energy - self._mic_avg)
-        if self._em_avg > 2.0 * self._mic_avg and mic_energy > 10.0 * self.delay._mic_floor:
+        if self._em_avg > 2.0 * self._mic_avg and loud:
             self._diverge_count += 1
         else:
             self._diverge_count = 0
@@ -365,9 +448,3 @@ class EchoCanceller(RenderStage):
         shift_partitions(self.main.W, shift)
         shift_partitions(self.shadow.W, shift)
         self.offset = new_offset
-
-    def _mic_block_spectrum(self, d: np.ndarray) -> np.ndarray:
-        self._pad[: self.n_fft - self.frame_len] = 0.0
-        self._pad[self.n_fft - self.frame_len:] = d
-        rfft(self.plan, self._pad, self._Dblk)
-        return self._Dblk

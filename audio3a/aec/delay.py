@@ -96,6 +96,37 @@ def median_inplace(a):
 
 
 @kernel
+def track_floor(floor, e):
+    """Noise-floor energy: follows drops at once, rises by 0.05 dB per frame (5 dB/s)."""
+    if floor <= 0.0 or e < floor:
+        return e if e > 1e-12 else 1e-12
+    return floor * 1.0116
+
+
+@kernel
+def far_frame_update(power, energy, s, edges, far_mean, far_bits, far_active, floors):
+    """``DelayEstimator.add_far`` of far frame slot ``s`` (floors[0]: the far noise floor)."""
+    far_bits[s] = binary_spectrum(power, edges, far_mean, 0.05)
+    floors[0] = track_floor(floors[0], energy)
+    far_active[s] = energy > 1e-9 and energy > 4.0 * floors[0]
+
+
+@kernel
+def mic_frame_update(mic_power, mic_energy, j, cap, edges, mic_mean, far_bits, far_active, floors, dist,
+                     rate, scratch):
+    """The kernel part of ``DelayEstimator.update`` (floors[1]: the mic noise floor).
+
+    Returns (updated, arg-min lag, confidence); not updated for mic frames at the noise floor.
+    """
+    bits = binary_spectrum(mic_power, edges, mic_mean, 0.05)
+    floors[1] = track_floor(floors[1], mic_energy)
+    if mic_energy < 4.0 * floors[1] or mic_energy <= 1e-10:
+        return False, 0, 0.0
+    lag, conf = update_distances(bits, far_bits, far_active, j, cap, dist, rate, scratch)
+    return True, lag, conf
+
+
+@kernel
 def update_distances(mic_bits, far_bits, far_active, j, cap, dist, rate, scratch):
     """dist[lag] += rate (hamming(mic, far[j - lag]) - dist[lag]) for active far frames.
 
@@ -140,6 +171,7 @@ class DelayEstimator:
         self._scratch = np.zeros(self.max_lag + 1, np.float64)
         self._far_mean = np.zeros(N_BANDS, np.float64)
         self._mic_mean = np.zeros(N_BANDS, np.float64)
+        self._floors = np.zeros(2, np.float64)  # far, mic noise-floor energies
         self.reset()
 
     def reset(self) -> None:
@@ -148,35 +180,36 @@ class DelayEstimator:
         self.dist[:] = N_BANDS / 2.0
         self._far_mean[:] = 0.0
         self._mic_mean[:] = 0.0
-        self._far_floor = 0.0
-        self._mic_floor = 0.0
+        self._floors[:] = 0.0
         self.delay_frames = -1  # none accepted yet
         self.confidence = 0.0
         self._candidate = -1
         self._count = 0
 
-    @staticmethod
-    def _track_floor(floor: float, e: float) -> float:
-        """Noise-floor energy: follows drops at once, rises by 0.05 dB per frame (5 dB/s)."""
-        if floor <= 0.0 or e < floor:
-            return max(e, 1e-12)
-        return floor * 1.0116
+    @property
+    def _far_floor(self) -> float:
+        return float(self._floors[0])
+
+    @property
+    def _mic_floor(self) -> float:
+        return float(self._floors[1])
 
     def add_far(self, j: int, power: np.ndarray, energy: float) -> None:
         """Record far frame j (its window power spectrum and sample energy)."""
-        s = j % self.capacity
-        self.far_bits[s] = binary_spectrum(power, self.edges, self._far_mean, 0.05)
-        self._far_floor = self._track_floor(self._far_floor, energy)
-        self.far_active[s] = energy > 1e-9 and energy > 4.0 * self._far_floor
+        far_frame_update(power, energy, j % self.capacity, self.edges, self._far_mean, self.far_bits,
+                         self.far_active, self._floors)
 
     def update(self, j: int, mic_power: np.ndarray, mic_energy: float) -> bool:
         """Add mic frame j; return True when a new delay is proposed (``accept`` takes it)."""
-        bits = binary_spectrum(mic_power, self.edges, self._mic_mean, 0.05)
-        self._mic_floor = self._track_floor(self._mic_floor, mic_energy)
-        if mic_energy < 4.0 * self._mic_floor or mic_energy <= 1e-10:
-            return False
-        lag, self.confidence = update_distances(bits, self.far_bits, self.far_active, j, self.capacity,
-                                                self.dist, self.smoothing, self._scratch)
+        updated, lag, conf = mic_frame_update(mic_power, mic_energy, j, self.capacity, self.edges,
+                                              self._mic_mean, self.far_bits, self.far_active, self._floors,
+                                              self.dist, self.smoothing, self._scratch)
+        return updated and self.observe(lag, conf)
+
+    def observe(self, lag: int, confidence: float) -> bool:
+        """Count an arg-min ``lag`` of the distances (from ``mic_frame_update``); return True when
+        a new delay is proposed (``accept`` takes it)."""
+        self.confidence = confidence
         if lag == self._candidate:
             self._count += 1
         else:

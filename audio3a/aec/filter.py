@@ -91,18 +91,44 @@ def echo_spectrum(spectra, base, cap, W, Y):
 
 
 @kernel(fastmath=True)
-def echo_spectra_pair(spectra, base, cap, Wm, Ws, Ym, Ys):
-    """echo_spectrum of two filters in one pass over the far spectra."""
+def echo_spectra_pair(spectra, base, cap, Wm, Ws, Ym, Ys, acc_m, acc_s):
+    """echo_spectrum of two filters in one pass over the far spectra.
+
+    ``spectra``, ``Wm`` and ``Ws`` are complex64 (C-contiguous): they are read as interleaved
+    float32 and the sums run in float64 in the split real/imaginary rows 0 and 1 of the scratch
+    ``acc_m``, ``acc_s`` (the split layout lets the loop vectorise).
+    """
     n_part, n_bins = Wm.shape
+    sv = spectra.view(np.float32)
+    wm = Wm.view(np.float32)
+    ws = Ws.view(np.float32)
+    ymr = acc_m[0]
+    ymi = acc_m[1]
+    ysr = acc_s[0]
+    ysi = acc_s[1]
     for k in range(n_bins):
-        Ym[k] = 0.0
-        Ys[k] = 0.0
+        ymr[k] = 0.0
+        ymi[k] = 0.0
+        ysr[k] = 0.0
+        ysi[k] = 0.0
     for p in range(n_part):
-        row = spectra[(base - p) % cap]
+        row = sv[(base - p) % cap]
+        a = wm[p]
+        b = ws[p]
         for k in range(n_bins):
-            x = row[k]
-            Ym[k] += x * Wm[p, k]
-            Ys[k] += x * Ws[p, k]
+            xr = np.float64(row[2 * k])
+            xi = np.float64(row[2 * k + 1])
+            ar = np.float64(a[2 * k])
+            ai = np.float64(a[2 * k + 1])
+            br = np.float64(b[2 * k])
+            bi = np.float64(b[2 * k + 1])
+            ymr[k] += xr * ar - xi * ai
+            ymi[k] += xr * ai + xi * ar
+            ysr[k] += xr * br - xi * bi
+            ysi[k] += xr * bi + xi * br
+    for k in range(n_bins):
+        Ym[k] = complex(ymr[k], ymi[k])
+        Ys[k] = complex(ysr[k], ysi[k])
 
 
 @kernel(fastmath=True)
@@ -186,7 +212,12 @@ def adapt(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_sp
 @kernel(fastmath=True)
 def adapt_pair(spectra, power, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, gain_scale, delta, X2m, X2s,
                tm, ts):
-    """``adapt`` of two filters on the same far spectra in one pass (same arithmetic)."""
+    """``adapt`` of two filters on the same far spectra in one pass (same arithmetic).
+
+    ``spectra``, ``Wm``, ``Ws`` complex64 (C-contiguous), handled as interleaved float32; the
+    power sums and step sizes run in float64; ``tm``, ``ts``: float64 scratch (2-D, C-contiguous
+    rows) whose row 0 receives the two step spectra as interleaved float32.
+    """
     n_part, n_bins = Wm.shape
     for k in range(n_bins):
         X2m[k] = 0.0
@@ -205,17 +236,38 @@ def adapt_pair(spectra, power, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, gain
         mean_s += X2s[k]
     reg_m = delta + 0.01 * mean_m / n_bins
     reg_s = delta + 0.01 * mean_s / n_bins
+    # the step spectra as interleaved float32 (in row 0 of the scratch): the coefficient update
+    # then runs in float32 on float32 data and vectorises; the coefficients are float32 anyway
+    tv = tm[0].view(np.float32)
+    sv_ = ts[0].view(np.float32)
     for k in range(n_bins):
-        tm[k] = Em[k] * (mum[k] * gain_scale / (X2m[k] + reg_m))
-        ts[k] = Es[k] * (mus[k] * gain_scale / (X2s[k] + reg_s))
+        cm = mum[k] * gain_scale / (X2m[k] + reg_m)
+        cs = mus[k] * gain_scale / (X2s[k] + reg_s)
+        tv[2 * k] = Em[k].real * cm
+        tv[2 * k + 1] = Em[k].imag * cm
+        sv_[2 * k] = Es[k].real * cs
+        sv_[2 * k + 1] = Es[k].imag * cs
+    sv = spectra.view(np.float32)
+    wm = Wm.view(np.float32)
+    ws = Ws.view(np.float32)
     for p in range(n_part):
-        row = spectra[(base - p) % cap]
-        a = gm[p]
-        c = gs[p]
+        row = sv[(base - p) % cap]
+        a = np.float32(gm[p])
+        c = np.float32(gs[p])
+        wmp = wm[p]
+        wsp = ws[p]
         for k in range(n_bins):
-            xc = row[k].conjugate()
-            Wm[p, k] += xc * (a * tm[k])
-            Ws[p, k] += xc * (c * ts[k])
+            # W += conj(x) g t
+            xr = row[2 * k]
+            xi = row[2 * k + 1]
+            mr = a * tv[2 * k]
+            mi = a * tv[2 * k + 1]
+            sr = c * sv_[2 * k]
+            si = c * sv_[2 * k + 1]
+            wmp[2 * k] += xr * mr + xi * mi
+            wmp[2 * k + 1] += xr * mi - xi * mr
+            wsp[2 * k] += xr * sr + xi * si
+            wsp[2 * k + 1] += xr * si - xi * sr
 
 
 @kernel(fastmath=True)
@@ -335,18 +387,22 @@ def adapt_frame(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, 
 
 
 @kernel(fastmath=True)
-def filter_pair_frame(spectra, power, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m, g_m, part_m,
-                      Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak, leak_state, far_active,
+def filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m, g_m,
+                      part_m, Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak, leak_state,
                       beta0, gain_scale, delta, alpha, update_weights):
     """One frame of the main and shadow filters in one call (few arguments, no Python between):
 
     errors of both (and the main echo-estimate spectrum Yh); when the far end is active the
     main step size (``main_step_size``, state rows of ``leak``: Eh, Yavg, See, Syy) and one
     adaptation of each filter with the constraint of their next partition.
-    Returns (main error energy, shadow error energy, leakage or -1 when not adapted).
+    The far end counts as active when its sample energy over the frames the filter spans
+    (``span_energy``) exceeds 1e-7 per partition.
+    Returns (main error energy, shadow error energy, leakage or -1 when not adapted, far active).
     """
+    n_part = Wm.shape[0]
+    far_active = span_energy(energy, base, cap, n_part) > 1e-7 * n_part
     # both echo estimates in one pass over the far spectra (the memory-bound part)
-    echo_spectra_pair(spectra, base, cap, Wm, Ws, spec_m[0], spec_s[0])
+    echo_spectra_pair(spectra, base, cap, Wm, Ws, spec_m[0], spec_s[0], bins_m[2:], bins_s[2:])
     em = error_from_spectrum(spec_m[0], d, plan, time_m[0], block_m[0], block_m[1], spec_m[1], time_m[1],
                              Yh, True)
     es = error_from_spectrum(spec_s[0], d, plan, time_s[0], block_s[0], block_s[1], spec_s[1], time_s[1],
@@ -359,10 +415,10 @@ def filter_pair_frame(spectra, power, base, cap, d, plan, Wm, spec_m, time_m, bl
             proportionate_weights(Wm, alpha, g_m)
             proportionate_weights(Ws, alpha, g_s)
         adapt_pair(spectra, power, base, cap, Wm, spec_m[1], g_m, bins_m[0], Ws, spec_s[1], g_s, bins_s[0],
-                   gain_scale, delta, bins_m[1], bins_s[1], spec_m[2], spec_s[2])
+                   gain_scale, delta, bins_m[1], bins_s[1], bins_m[2:], bins_s[2:])
         constrain_taps(Wm, part_m, n_taps, plan, time_m[2], spec_m[2])
         constrain_taps(Ws, part_s, n_taps, plan, time_s[2], spec_s[2])
-    return em, es, eta
+    return em, es, eta, far_active
 
 
 class AdaptiveFilter:
@@ -375,16 +431,17 @@ class AdaptiveFilter:
         self.n_fft = n_fft
         self.plan = plan
         n_bins = n_fft // 2 + 1
-        self.W = np.zeros((n_part, n_bins), np.complex128)
+        # complex64 coefficients: half the memory traffic of the MAC loops (sums in complex128)
+        self.W = np.zeros((n_part, n_bins), np.complex64)
         # scratch packed in a few arrays (fewer kernel arguments); the names are views
         self.spec = np.zeros((3, n_bins), np.complex128)  # Y, E, tmp
         self.time = np.zeros((3, n_fft), np.float64)  # y_time, e_pad, tmp
         self.block = np.zeros((2, frame_len), np.float64)  # y_hat, e
-        self.bins = np.zeros((2, n_bins), np.float64)  # mu, X2g
+        self.bins = np.zeros((4, n_bins), np.float64)  # mu, X2g, 2 scratch rows (split complex)
         self.Y, self.E, self._tmp_spec = self.spec
         self.y_time, self.e_pad, self._tmp_time = self.time
         self.y_hat, self.e = self.block
-        self.mu, self._X2g = self.bins
+        self.mu, self._X2g = self.bins[0], self.bins[1]
         self.gain_scale = n_fft / frame_len
         self.alpha = 0.0
         self._g = np.ones(n_part)

@@ -22,9 +22,9 @@ from ..fft import make_plan, rfft
 
 
 @kernel(fastmath=True)
-def window_spectrum(frames, slot, cap, frame_len, window, plan, X, X2):
-    """X = rfft(last len(window) samples ending with frame ``slot``), X2 = |X|^2; returns the
-    frame's energy."""
+def window_spectrum(frames, slot, cap, frame_len, window, plan, Xs, X, X2):
+    """X = rfft(last len(window) samples ending with frame ``slot``) (computed in ``Xs``, stored
+    in X's dtype: complex64 in the ring), X2 = |X|^2; returns the frame's energy."""
     n = window.shape[0]
     pos = n
     s = slot
@@ -35,9 +35,11 @@ def window_spectrum(frames, slot, cap, frame_len, window, plan, X, X2):
             window[pos - take + i] = row[frame_len - take + i]
         pos -= take
         s -= 1
-    rfft(plan, window, X)
+    rfft(plan, window, Xs)
     for k in range(X.shape[0]):
-        X2[k] = X[k].real * X[k].real + X[k].imag * X[k].imag
+        v = Xs[k]
+        X[k] = v
+        X2[k] = v.real * v.real + v.imag * v.imag
     energy = 0.0
     row = frames[slot % cap]
     for i in range(frame_len):
@@ -55,10 +57,13 @@ class RenderBuffer:
         self.max_ahead = max_ahead
         n_bins = n_fft // 2 + 1
         self.frames = np.zeros((capacity, frame_len), np.float64)
-        self.spectra = np.zeros((capacity, n_bins), np.complex128)
+        # complex64: the filters stream these rows every frame (memory bound); they
+        # accumulate in complex128
+        self.spectra = np.zeros((capacity, n_bins), np.complex64)
         self.power = np.zeros((capacity, n_bins), np.float64)
         self.energy = np.zeros(capacity, np.float64)
         self._window = np.zeros(n_fft, np.float64)
+        self._X = np.zeros(n_bins, np.complex128)
         self._plan = make_plan(n_fft)
         self.reset()
 
@@ -81,15 +86,21 @@ class RenderBuffer:
         self.frames[slot] = x
         self.written += 1
 
-    def pop(self) -> int:
-        """Consume the far frame paired with the current capture frame; return its index."""
+    def pop_index(self) -> int:
+        """Consume the far frame paired with the current capture frame and return its index,
+        without computing its spectrum (the caller runs ``window_spectrum``)."""
         if self.read >= self.written:
             self.frames[self.written % self.capacity] = 0.0
             self.written += 1
             self.underruns += 1
         j = self.read
         self.read += 1
+        return j
+
+    def pop(self) -> int:
+        """Consume the far frame paired with the current capture frame; return its index."""
+        j = self.pop_index()
         slot = j % self.capacity
         self.energy[slot] = window_spectrum(self.frames, j, self.capacity, self.frame_len, self._window,
-                                            self._plan, self.spectra[slot], self.power[slot])
+                                            self._plan, self._X, self.spectra[slot], self.power[slot])
         return j

@@ -147,7 +147,7 @@ def gain_fir_direct(G, kernel_taps, phase, H, Gx):
     +-K bins (``kernel_taps``, normalised to sum 1 so that G = 1 gives exactly
     the pure delay), and ``phase`` = e^{-2 pi i k D / N} adds the D-sample delay.
     Equals windowing irfft(G) in time up to the truncated side lobes, without two FFTs.
-    ``Gx`` (scratch, >= n_bins + 2K) holds G extended by its mirror images at both ends
+    ``H`` must be C-contiguous complex128. ``Gx`` (scratch, >= n_bins + 2K) holds G extended by its mirror images at both ends
     (G_{-l} = G_l, G_{N/2+l} = G_{N/2-l}), so the symmetric kernel is a plain dot product.
     """
     nb = G.shape[0]
@@ -160,12 +160,18 @@ def gain_fir_direct(G, kernel_taps, phase, H, Gx):
         if l >= nb:
             l = n - l
         Gx[i] = G[l]
+    # the sums run in the real parts of H (loop over k innermost, so it vectorises), in the
+    # same order per bin as a per-bin dot product
     c = kernel_taps[K]
+    Hv = H.view(np.float64)
     for k in range(nb):
-        acc = c * Gx[k + K]
-        for q in range(1, K + 1):  # the window is even: taps[K - q] = taps[K + q]
-            acc += kernel_taps[K + q] * (Gx[k + K - q] + Gx[k + K + q])
-        H[k] = acc * phase[k]
+        Hv[2 * k] = c * Gx[k + K]
+    for q in range(1, K + 1):  # the window is even: taps[K - q] = taps[K + q]
+        t = kernel_taps[K + q]
+        for k in range(nb):
+            Hv[2 * k] += t * (Gx[k + K - q] + Gx[k + K + q])
+    for k in range(nb):
+        H[k] = Hv[2 * k] * phase[k]
 
 
 @kernel(fastmath=True)

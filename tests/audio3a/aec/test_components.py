@@ -95,3 +95,40 @@ def test_median_inplace_matches_numpy():
         for trial in range(50):
             a = rng.integers(0, 5, n).astype(np.float64) if trial % 2 else rng.random(n)
             assert median_inplace(a.copy()) == np.median(a)
+
+
+def test_pair_kernels_match_complex_reference():
+    """The split/float32 forms of echo_spectra_pair and adapt_pair equal the plain complex
+    arithmetic of echo_spectrum and adapt (complex64 ring and coefficients)."""
+    from audio3a.aec.filter import adapt_pair, echo_spectra_pair
+
+    rng = np.random.default_rng(3)
+    cap, n_part, n_bins, base = 30, 20, 257, 27
+
+    def crandn(*shape):
+        return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+
+    spectra = crandn(cap, n_bins).astype(np.complex64)
+    power = np.abs(spectra.astype(np.complex128)) ** 2
+    Wm = (0.1 * crandn(n_part, n_bins)).astype(np.complex64)
+    Ws = (0.1 * crandn(n_part, n_bins)).astype(np.complex64)
+    rows = [(base - p) % cap for p in range(n_part)]
+    X = spectra[rows].astype(np.complex128)
+    Ym, Ys = np.zeros(n_bins, complex), np.zeros(n_bins, complex)
+    echo_spectra_pair(spectra, base, cap, Wm, Ws, Ym, Ys, np.zeros((2, n_bins)), np.zeros((2, n_bins)))
+    np.testing.assert_allclose(Ym, (X * Wm).sum(0), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(Ys, (X * Ws).sum(0), rtol=0, atol=1e-5)
+
+    Em, Es = 1e-3 * crandn(n_bins), 1e-3 * crandn(n_bins)
+    gm, gs = rng.uniform(0.5, 1.5, n_part), rng.uniform(0.5, 1.5, n_part)
+    mum, mus = rng.uniform(0.0, 0.5, n_bins), np.full(n_bins, 0.5)
+    scale, delta = 512 / 160, 1e-2
+    refs = []
+    for W, E, g, mu in ((Wm, Em, gm, mum), (Ws, Es, gs, mus)):
+        X2 = (g[:, None] * power[rows]).sum(0)
+        t = E * (mu * scale / (X2 + delta + 0.01 * X2.mean()))
+        refs.append(W.astype(np.complex128) + np.conj(X) * (g[:, None] * t))
+    adapt_pair(spectra, power, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, scale, delta, np.zeros(n_bins),
+               np.zeros(n_bins), np.zeros((2, n_bins)), np.zeros((2, n_bins)))
+    np.testing.assert_allclose(Wm, refs[0], rtol=0, atol=1e-7)  # the steps are ~1e-4
+    np.testing.assert_allclose(Ws, refs[1], rtol=0, atol=1e-7)
