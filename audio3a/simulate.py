@@ -384,7 +384,15 @@ def main(argv=None):
     from .errors import Audio3aError
     from .io import processing_rate, read_audio, resample, write_audio
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:  # values argparse cannot type-check alone: a bad one is bad usage (exit 2)
+        parse_loss(args.loss)
+        parse_overhead(args.max_overhead)
+        if args.fec.strip().lower() != "auto":
+            parse_scheme(args.fec)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         data, info = read_audio(args.input)
         if data.ndim > 1:

@@ -116,10 +116,22 @@ def test_command_line_writes_audio_and_prints_the_report(tmp_path, capsys):
     for word in ("loss before FEC", "after FEC", "late", "playout delay", "overhead"):
         assert word in text
     assert main([str(tmp_path / "missing.wav"), "-o", str(out)]) == 1
-    assert main([str(src), "-o", str(out), "--fec", "bogus"]) == 1
+    with pytest.raises(SystemExit) as bad_fec:                  # a bad option value is bad usage
+        main([str(src), "-o", str(out), "--fec", "bogus"])
+    assert bad_fec.value.code == 2
 
 
 def test_format_report_lines():
     _, rep = simulate(voice(1.0), RATE, loss=0.1, fec="red:1", seed=1)
     lines = format_report(rep)
     assert any("overhead" in line for line in lines) and len(lines) >= 3
+
+
+@pytest.mark.parametrize("flag", [["--loss", "150%"], ["--loss", "lots"], ["--fec", "rs:300+2"],
+                                  ["--max-overhead=-5%"]])
+def test_bad_option_values_are_usage_errors(tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "missing.wav"), "-o", str(tmp_path / "o.wav"), *flag])
+    assert exc.value.code == 2
+    assert not (tmp_path / "o.wav").exists()
+    assert flag[-1].split("=")[-1] in capsys.readouterr().err
