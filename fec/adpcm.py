@@ -40,7 +40,7 @@ import numpy as np
 
 from ._jit import kernel
 from .packet import PAYLOAD, PacketError
-from .payload import _pcm16
+from .payload import _pcm16, deliver, payload_buffer
 
 __all__ = ["STEP_TABLE", "INDEX_TABLE", "DviAdpcm", "DVI4", "HEADER_BYTES"]
 
@@ -190,23 +190,10 @@ class DviAdpcm:
             index = int(_best_start(s, STEP_TABLE, INDEX_TABLE, codes, recon))
             _encode_block(s, np.int64(pred), np.int64(index), STEP_TABLE, INDEX_TABLE, codes, recon)
         data = (pred & 0xFFFF).to_bytes(2, "big") + bytes((index, 0)) + codes.tobytes()
-        if out is None:
-            return data
-        if out.dtype != np.uint8 or out.shape != (len(data),):
-            raise ValueError(f"out must be a uint8 array of {len(data)} bytes, got {out.dtype} {out.shape}")
-        out[:] = np.frombuffer(data, np.uint8)
-        return out
+        return deliver(data, out)
 
     def decode(self, payload, out=None):
-        if isinstance(payload, np.ndarray):
-            if payload.dtype != np.uint8:
-                raise PacketError(PAYLOAD, f"payload array must be uint8, got {payload.dtype}")
-            buf = np.ascontiguousarray(payload.reshape(-1))
-        else:
-            try:
-                buf = np.frombuffer(payload, np.uint8)
-            except (TypeError, ValueError, BufferError):
-                raise PacketError(PAYLOAD, f"payload must be bytes, got {type(payload).__name__}") from None
+        buf = payload_buffer(payload)
         if buf.size < HEADER_BYTES:
             raise PacketError(PAYLOAD, f"DVI4 payload of {buf.size} bytes is shorter than its "
                                        f"{HEADER_BYTES}-byte header")

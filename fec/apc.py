@@ -50,6 +50,7 @@ import numpy as np
 
 from ._jit import kernel
 from .packet import PAYLOAD, PacketError
+from .payload import deliver, payload_buffer
 
 __all__ = ["Apc4", "APC4", "ORDER", "SUBFRAMES"]
 
@@ -280,12 +281,7 @@ class Apc4:
 
     def encode(self, frame, out=None):
         data, _ = self.encode_reconstructed(frame)
-        if out is None:
-            return data
-        if out.dtype != np.uint8 or out.shape != (len(data),):
-            raise ValueError(f"out must be a uint8 array of {len(data)} bytes, got {out.dtype} {out.shape}")
-        out[:] = np.frombuffer(data, np.uint8)
-        return out
+        return deliver(data, out)
 
     def encode_reconstructed(self, frame):
         """``(payload, the encoder's reconstruction)``: the reconstruction is what ``decode`` gives."""
@@ -309,15 +305,7 @@ class Apc4:
         return data, recon
 
     def decode(self, payload, out=None):
-        if isinstance(payload, np.ndarray):
-            if payload.dtype != np.uint8:
-                raise PacketError(PAYLOAD, f"payload array must be uint8, got {payload.dtype}")
-            buf = np.ascontiguousarray(payload.reshape(-1))
-        else:
-            try:
-                buf = np.frombuffer(payload, np.uint8)
-            except (TypeError, ValueError, BufferError):
-                raise PacketError(PAYLOAD, f"payload must be bytes, got {type(payload).__name__}") from None
+        buf = payload_buffer(payload)
         n = 2 * (buf.size - HEAD)
         if n <= 0 or n % (2 * SUBFRAMES):
             raise PacketError(PAYLOAD, f"APC4 payload of {buf.size} bytes is not {HEAD} + n/2 bytes with n a "

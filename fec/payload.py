@@ -270,6 +270,28 @@ def alaw_decode_int16(codes):
     return out
 
 
+def payload_buffer(payload) -> np.ndarray:
+    """``payload`` (bytes-like or a uint8 array) as a contiguous 1-D uint8 array; ``PacketError`` otherwise."""
+    if isinstance(payload, np.ndarray):
+        if payload.dtype != np.uint8:
+            raise PacketError(PAYLOAD, f"payload array must be uint8, got {payload.dtype}")
+        return np.ascontiguousarray(payload.reshape(-1))
+    try:
+        return np.frombuffer(payload, np.uint8)
+    except (TypeError, ValueError, BufferError):
+        raise PacketError(PAYLOAD, f"payload must be bytes, got {type(payload).__name__}") from None
+
+
+def deliver(data: bytes, out=None):
+    """Encoded ``data`` as bytes, or written into the uint8 buffer ``out`` (of exactly its size) and returned."""
+    if out is None:
+        return data
+    if out.dtype != np.uint8 or out.shape != (len(data),):
+        raise ValueError(f"out must be a uint8 array of {len(data)} bytes, got {out.dtype} {out.shape}")
+    out[:] = np.frombuffer(data, np.uint8)
+    return out
+
+
 # ----------------------------------------------------------------------------- formats
 
 @dataclass(frozen=True)
@@ -305,15 +327,7 @@ class PayloadFormat:
 
     def decode(self, payload, out=None):
         """Payload bytes -> float32 frame; ``PacketError(reason='payload')`` if not whole samples."""
-        if isinstance(payload, np.ndarray):
-            buf = payload.view(np.uint8).reshape(-1) if payload.dtype == np.uint8 else None
-            if buf is None:
-                raise PacketError(PAYLOAD, f"payload array must be uint8, got {payload.dtype}")
-        else:
-            try:
-                buf = np.frombuffer(payload, np.uint8)
-            except (TypeError, ValueError, BufferError):
-                raise PacketError(PAYLOAD, f"payload must be bytes, got {type(payload).__name__}") from None
+        buf = payload_buffer(payload)
         if buf.size % self.bytes_per_sample:
             raise PacketError(PAYLOAD, f"{self.name} payload of {buf.size} bytes is not a whole number "
                                        f"of {self.bytes_per_sample}-byte samples")
