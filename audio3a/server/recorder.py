@@ -47,8 +47,8 @@ def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-class WavTrack:
-    """Mono 16-bit PCM WAV, valid on disk after every ``write`` (sizes patched in place)."""
+class _Track:
+    """A mono 16-bit recording that counts its samples and stamps its first and last write."""
 
     def __init__(self, path, sample_rate: int):
         self.path = Path(path)
@@ -56,13 +56,6 @@ class WavTrack:
         self.samples = 0
         self.first_write_s = None
         self.last_write_s = None
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.write(self._fd, self._header(0))
-
-    def _header(self, n: int) -> bytes:
-        data = 2 * n
-        return _WAV_HEADER.pack(b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1, self.sample_rate,
-                                2 * self.sample_rate, 2, 16, b"data", data)
 
     def write(self, x) -> None:
         """Append float samples in [-1, 1) (clipped to int16)."""
@@ -73,9 +66,29 @@ class WavTrack:
         if self.first_write_s is None:
             self.first_write_s = now
         self.last_write_s = now
-        os.write(self._fd, pcm.tobytes())
+        self._append(pcm)
         self.samples += pcm.size
-        data = 2 * self.samples
+
+    def _append(self, pcm: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class WavTrack(_Track):
+    """Mono 16-bit PCM WAV, valid on disk after every ``write`` (sizes patched in place)."""
+
+    def __init__(self, path, sample_rate: int):
+        super().__init__(path, sample_rate)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(self._fd, self._header(0))
+
+    def _header(self, n: int) -> bytes:
+        data = 2 * n
+        return _WAV_HEADER.pack(b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1, self.sample_rate,
+                                2 * self.sample_rate, 2, 16, b"data", data)
+
+    def _append(self, pcm: np.ndarray) -> None:
+        os.write(self._fd, pcm.tobytes())
+        data = 2 * (self.samples + pcm.size)
         os.pwrite(self._fd, struct.pack("<I", 36 + data), 4)
         os.pwrite(self._fd, struct.pack("<I", data), 40)
 
@@ -86,29 +99,17 @@ class WavTrack:
             self._fd = None
 
 
-class FlacTrack:
+class FlacTrack(_Track):
     """Mono 16-bit FLAC through libsndfile, flushed after every ``write``."""
 
     def __init__(self, path, sample_rate: int):
         import soundfile as sf
-        self.path = Path(path)
-        self.sample_rate = int(sample_rate)
-        self.samples = 0
-        self.first_write_s = None
-        self.last_write_s = None
+        super().__init__(path, sample_rate)
         self._f = sf.SoundFile(str(self.path), "w", self.sample_rate, 1, "PCM_16", format="FLAC")
 
-    def write(self, x) -> None:
-        pcm = _to_int16(x)
-        if pcm.size == 0:
-            return
-        now = time.time()
-        if self.first_write_s is None:
-            self.first_write_s = now
-        self.last_write_s = now
+    def _append(self, pcm: np.ndarray) -> None:
         self._f.write(pcm.astype(np.int16))
         self._f.flush()
-        self.samples += pcm.size
 
     def close(self) -> None:
         if self._f is not None:
