@@ -26,21 +26,27 @@ OCTAVE_RATIO = 0.85
 
 
 @kernel(fastmath=True)
-def _ncorr(x, end, win, lag):
-    """Normalised correlation of x[end-win:end] with x[end-win-lag:end-lag]."""
-    xy = 0.0
-    xx = 0.0
-    yy = 0.0
-    for n in range(end - win, end):
-        a = x[n]
-        b = x[n - lag]
-        xy += a * b
-        xx += a * a
-        yy += b * b
-    den = np.sqrt(xx * yy)
+def similarity(z, a0, b0, n):
+    """Normalised cross-correlation of z[a0:a0+n] and z[b0:b0+n] (0 where either is silent)."""
+    ab = 0.0
+    aa = 0.0
+    bb = 0.0
+    for i in range(n):
+        a = z[a0 + i]
+        b = z[b0 + i]
+        ab += a * b
+        aa += a * a
+        bb += b * b
+    den = np.sqrt(aa * bb)
     if den <= 1e-20:
         return 0.0
-    return xy / den
+    return ab / den
+
+
+@kernel(fastmath=True)
+def _ncorr(x, end, win, lag):
+    """Normalised correlation of x[end-win:end] with x[end-win-lag:end-lag]."""
+    return similarity(x, end - win, end - win - lag, win)
 
 
 @kernel(fastmath=True)

@@ -35,28 +35,11 @@ from .._jit import kernel
 from ..errors import FrameError
 from ..frames import check_rate
 from .concealer import check_packet
+from .pitch import similarity
 
 HOP_MS = 5.0
 TOLERANCE_MS = 8.0
 CONTEXT_MS = 20.0
-
-
-@kernel(fastmath=True)
-def _similarity(z, a0, b0, n):
-    """Normalised cross-correlation of z[a0:a0+n] and z[b0:b0+n]."""
-    ab = 0.0
-    aa = 0.0
-    bb = 0.0
-    for i in range(n):
-        a = z[a0 + i]
-        b = z[b0 + i]
-        ab += a * b
-        aa += a * a
-        bb += b * b
-    den = np.sqrt(aa * bb)
-    if den <= 1e-20:
-        return 0.0
-    return ab / den
 
 
 @kernel
@@ -93,7 +76,7 @@ def wsola(z, p0, n_in, m_out, hop, tol, lag_weight, centres, reads, y):
         best = min(max(nominal, p_min), p_max)
         bv = -1e30
         for p in range(p_min, p_max + 1):
-            v = _similarity(z, natural, p - overlap, overlap)
+            v = similarity(z, natural, p - overlap, overlap)
             if k == k_seg:
                 v -= lag_weight * (total - p) / tol
             if v > bv:
