@@ -55,6 +55,7 @@ PROFILES = {
     "spiky": DelayModel(base_ms=40.0, jitter_ms=8.0, spike_rate_hz=0.08, spike_ms=350.0),
 }
 QUANTILES = (0.9, 0.95, 0.97, 0.98, 0.99)
+TICK_PHASE_S = 0.0107      # the receiver's first playout tick (its clock is not the sender's)
 
 
 def _scores(ref, out):
@@ -115,7 +116,7 @@ def _buffer_run(send, arrival, config):
     frame_ts = RATE * FRAME_MS // 1000
     k = 0
     delays = []
-    t = 0.0107
+    t = TICK_PHASE_S
     end = send[-1] + 1.0
     while t < end:
         while k < order.size and arrival[order[k]] <= t:
@@ -141,6 +142,8 @@ def jitter_curves(quick=False):
         d = (arrival - send) * 1000.0
         fixed_d = np.linspace(0.0, float(np.percentile(d, 99.95)), 2000)
         fixed_late = np.array([np.mean(d > D) for D in fixed_d])
+        grid_d = 1000.0 * TICK_PHASE_S + FRAME_MS * np.arange(int(fixed_d[-1] // FRAME_MS) + 2)
+        grid_late = np.array([np.mean(d > D) for D in grid_d])
         p = np.percentile(d, [50, 95, 99, 99.5])
         reordered = float(np.mean(arrival[1:] < np.maximum.accumulate(arrival)[:-1]))
         for D in (60, 80, 100, 120, 150, 200, 250, 300, 350):
@@ -152,8 +155,11 @@ def jitter_curves(quick=False):
             # smallest fixed delay with late loss no higher than the adaptive buffer's
             ok = np.flatnonzero(fixed_late <= late)
             same_late_fixed = float(fixed_d[ok[0]]) if ok.size else float("nan")
+            ok = np.flatnonzero(grid_late <= late)
+            same_late_grid = float(grid_d[ok[0]]) if ok.size else float("nan")
             rows.append(dict(section="jitter", profile=name, buffer=f"adaptive q={q}", quantile=q,
                              delay_mean_ms=mean_ms, late=late, fixed_same_late_ms=same_late_fixed,
+                             fixed_grid_same_late_ms=same_late_grid,
                              expands=st.expands + st.stalls, accelerates=st.accelerates,
                              p50=p[0], p95=p[1], p99=p[2], p995=p[3], reordered=reordered))
     return rows
@@ -243,14 +249,16 @@ def markdown(rows):
                    f"| {_fmt(r['pesq_wb'])} | {_fmt(r['plcmos'])} | >= {r['target']} | "
                    f"{'yes' if r['met'] else 'no'} |")
     out += ["", "### Jitter buffer: late loss vs mean playout delay (10 min of 20 ms packets per profile)", "",
-            "| profile | buffer | mean delay | late loss | fixed delay with the same late loss |",
-            "|---|---|---|---|---|"]
+            "| profile | buffer | mean delay | late loss | fixed delay with the same late loss (continuous) "
+            "| the same on the receiver's ticks |", "|---|---|---|---|---|---|"]
     for r in rows:
         if r["section"] == "jitter":
             same = r.get("fixed_same_late_ms")
+            grid = r.get("fixed_grid_same_late_ms")
             out.append(f"| {r['profile']} (p95 {r['p95']:.0f}, p99.5 {r['p995']:.0f} ms, "
                        f"{100 * r['reordered']:.0f} % overtaken) | {r['buffer']} | {r['delay_mean_ms']:.1f} ms "
-                       f"| {100 * r['late']:.2f} % | {'' if same is None else f'{same:.1f} ms'} |")
+                       f"| {100 * r['late']:.2f} % | {'' if same is None else f'{same:.1f} ms'} "
+                       f"| {'' if grid is None else f'{grid:.1f} ms'} |")
     out += ["", "### Controller vs best fixed scheme (same masks, 60 % / 60 ms caps, residual = after FEC + late)", "",
             "| condition | auto (final) | residual | overhead | best fixed | residual | overhead | compared on "
             "| relative | within 10 % |", "|---|---|---|---|---|---|---|---|---|---|"]
