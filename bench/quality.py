@@ -12,16 +12,24 @@ with every table, and, when matplotlib is installed and the rows carry a
 loss (a ``loss``, ``loss_pct`` or ``loss_rate`` field, or "NN %" in their
 ``condition``), ``quality_<stage>_vs_loss.png``.
 
-    python -m bench.quality [--quick] [--only plc ns] [--out results]
+    python -m bench.quality [--quick] [--only plc ns] [--out results] [--jobs N]
+
+The modules run side by side in fresh processes, one per core up to two
+(``--jobs 1``: one after the other in this process); the scores do not depend
+on timing, and the few timings a module prints (fec_codes' throughput) are
+marked as taken on a shared machine.
 
 Model-based metrics come from the optional extra (``pip install 'audio3a[eval]'``);
 a module that cannot compute one leaves the cell empty.
 """
 import argparse
+import concurrent.futures
 import contextlib
 import importlib
-import io
 import inspect
+import io
+import multiprocessing
+import os
 import sys
 import time
 import traceback
@@ -83,18 +91,50 @@ def _run_main(mod, module_name: str, quick: bool, t0: float) -> dict:
     return res
 
 
-def run(quick: bool = False, only=None, out=None, plots: bool = True, verbose: bool = True) -> dict:
-    """Run every quality module found; write tables/JSON/plots; return {stage: result}."""
+def _run_all(found: dict, quick: bool, jobs: int, verbose: bool):
+    """Yield ``(stage, result)`` in discovery order; with ``jobs`` > 1 the modules run in that many
+    fresh processes at once (quality scores do not depend on timing, and each module is
+    single-threaded, so on 2 cores two run in about the time of one)."""
+    if jobs <= 1 or len(found) <= 1:
+        for stage, module in found.items():
+            if verbose:
+                print(f"[quality] {stage} ({module}) ...", file=sys.stderr, flush=True)
+            yield stage, run_module(module, quick)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {stage: pool.submit(run_module, module, quick) for stage, module in found.items()}
+        if verbose:
+            print(f"[quality] {', '.join(found)} on {jobs} processes ...", file=sys.stderr, flush=True)
+        for stage, fut in futures.items():
+            try:
+                res = fut.result()
+            except Exception as exc:  # a worker that died (e.g. killed) must not sink the suite
+                res = {"module": found[stage], "rows": [], "seconds": 0.0,
+                       "error": f"{type(exc).__name__}: {exc}", "traceback": ""}
+            if verbose:
+                print(f"[quality] {stage}: {res.get('seconds', 0.0):.1f} s", file=sys.stderr, flush=True)
+            yield stage, res
+
+
+def default_jobs() -> int:
+    """Quality modules run side by side, one per core, up to two."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def run(quick: bool = False, only=None, out=None, plots: bool = True, verbose: bool = True,
+        jobs: int | None = None) -> dict:
+    """Run every quality module found (``jobs`` at a time, default one per core up to two);
+    write tables/JSON/plots; return {stage: result}."""
+    jobs = default_jobs() if jobs is None else jobs
     out = results_dir(out)
     results = {}
     sections = [header("audio3a quality benchmark" + (" (quick)" if quick else ""))]
     have = available()
     sections.append("Model-based metrics available: "
                     + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in have.items()) + "\n")
-    for stage, module in discover(only).items():
-        if verbose:
-            print(f"[quality] {stage} ({module}) ...", file=sys.stderr, flush=True)
-        res = run_module(module, quick)
+    found = discover(only)
+    for stage, res in _run_all(found, quick, jobs, verbose):
         results[stage] = res
         title = res.get("title") or stage
         text = f"\n### {stage}: {title}\n\n"
@@ -128,8 +168,9 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="each module's short version")
     ap.add_argument("--only", nargs="+", help="stages to run (e.g. plc ns aec agc codes)")
     ap.add_argument("--out", help="results folder (default: results/)")
+    ap.add_argument("--jobs", type=int, help="modules run at once (default: one per core, up to 2)")
     args = ap.parse_args(argv)
-    res = run(args.quick, args.only, args.out)
+    res = run(args.quick, args.only, args.out, jobs=args.jobs)
     print(res.pop("_markdown"))
     failed = [s for s, r in res.items() if r.get("error")]
     for s in failed:

@@ -47,7 +47,7 @@ def test_quality_run_writes_tables_json_and_plot(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "bench.quality_bad", _module("bench.quality_bad", fail=True))
     monkeypatch.setattr(quality, "discover",
                         lambda only=None: {"fake": "bench.quality_fake", "bad": "bench.quality_bad"})
-    res = quality.run(quick=True, out=tmp_path, verbose=False)
+    res = quality.run(quick=True, out=tmp_path, verbose=False, jobs=1)
     md = (tmp_path / "quality.md").read_text()
     assert "| method | loss | plcmos | pesq_wb | quick |" in md
     assert "| zero-fill | 0.1 | 2.20 | 1.70 | yes |" in md
@@ -58,6 +58,22 @@ def test_quality_run_writes_tables_json_and_plot(monkeypatch, tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "quality_fake_vs_loss.png"
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_modules_run_side_by_side_in_fresh_processes(monkeypatch, tmp_path):
+    """jobs=2: each module in its own spawned process; results come back in discovery order."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a3a_side_one.py").write_text("import os\nTITLE = 'one'\n"
+                                         "def run(quick=False):\n    return [dict(pid=os.getpid(), quick=quick)]\n")
+    (src / "a3a_side_two.py").write_text("def run():\n    raise ValueError('two broke')\n")
+    monkeypatch.syspath_prepend(str(src))
+    monkeypatch.setattr(quality, "discover", lambda only=None: {"one": "a3a_side_one", "two": "a3a_side_two"})
+    res = quality.run(quick=True, out=tmp_path / "out", verbose=False, plots=False, jobs=2)
+    assert list(k for k in res if not k.startswith("_")) == ["one", "two"]
+    assert res["one"]["rows"][0]["quick"] is True and res["one"]["title"] == "one"
+    assert res["one"]["rows"][0]["pid"] != __import__("os").getpid()
+    assert "ValueError: two broke" in res["two"]["error"]
 
 
 def test_loss_field_variants():
