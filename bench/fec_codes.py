@@ -36,7 +36,9 @@ from fec.repair import FecDecoder, FecEncoder
 from fec.rs import ReedSolomon
 from fec.xor import XorParity
 
-TRACE = "/work/shared/traces/webrtc_opus_ng_high_is_lost.txt"
+from .scenarios.corpus import trace_path
+
+TRACE = trace_path()
 PACKET_MS = 20
 SYMBOL_LEN = 8          # bytes per symbol in the Monte-Carlo (residual loss does not depend on it)
 
@@ -130,7 +132,7 @@ def table_residual(n_media, seed, judge=True):
         code = make_code(*s)
         blocks = n_media * max(1, code.k // 4) // code.k
         codes[s] = (code, blocks) + encoded_blocks(code, blocks, rng)
-    for ci, cond in enumerate(CONDITIONS + [("trace", None, None)]):
+    for ci, cond in enumerate(CONDITIONS + ([("trace", None, None)] if TRACE is not None else [])):
         label = (f"Bernoulli {cond[1]:.0%}" if cond[0] == "Bernoulli" else
                  f"GE {cond[1]:.0%} b={cond[2]}" if cond[0] == "GE" else "trace (webrtc_opus_ng_high)")
         cells = []

@@ -25,6 +25,15 @@ def corpus_dir() -> Path | None:
     return None
 
 
+def trace_path(name: str = "webrtc_opus_ng_high_is_lost.txt") -> Path | None:
+    """A packet-loss trace of ``../shared/traces`` (beside the corpus), or None when absent."""
+    c = corpus_dir()
+    for cand in ([c.parent / "traces"] if c is not None else []) + [ROOT.parent / "shared" / "traces"]:
+        if (cand / name).exists():
+            return cand / name
+    return None
+
+
 @lru_cache(maxsize=None)
 def manifest() -> tuple[dict, ...]:
     """Rows of MANIFEST.csv (file, kind, sample_rate, seconds, ...); samples/ rows when no corpus."""

@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+from bench.scenarios.corpus import trace_path
+
 from fec.bounds import (block_failure_probability_ge, mds_residual_loss_bernoulli, mds_residual_loss_ge,
                         mds_residual_loss_markov)
 from fec.channel import (DELAY_PROFILES, Bernoulli, Channel, DelayModel, GilbertElliott, Trace, arrival_times, arrivals,
@@ -9,7 +11,7 @@ from fec.channel import (DELAY_PROFILES, Bernoulli, Channel, DelayModel, Gilbert
                          trace_loss)
 
 N = 100_000
-TRACE = "/work/shared/traces/webrtc_opus_ng_high_is_lost.txt"
+TRACE = trace_path()
 SEND = np.arange(N) * 0.020
 
 
@@ -69,6 +71,7 @@ def test_loss_model_bad_parameters():
         bernoulli_loss(-1, 0.1, 0)
 
 
+@pytest.mark.corpus
 def test_trace_loss_wraps_from_a_seeded_offset():
     trace = load_trace(TRACE)
     assert trace.size == 11046 and trace.mean() == pytest.approx(0.696, abs=0.001)
