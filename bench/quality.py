@@ -28,6 +28,7 @@ import contextlib
 import importlib
 import inspect
 import io
+import json
 import multiprocessing
 import os
 import sys
@@ -91,10 +92,24 @@ def _run_main(mod, module_name: str, quick: bool, t0: float) -> dict:
     return res
 
 
-def _run_all(found: dict, quick: bool, jobs: int, verbose: bool):
+def _previous_seconds(out: Path, quick: bool) -> dict:
+    """{stage: seconds} of the last run of the same kind in ``out`` (to start the longest first)."""
+    cost = {}
+    for p in out.glob("quality_*.json"):
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("quick") == quick and isinstance(data.get("seconds"), (int, float)):
+            cost[p.stem[len("quality_"):]] = float(data["seconds"])
+    return cost
+
+
+def _run_all(found: dict, quick: bool, jobs: int, verbose: bool, cost: dict | None = None):
     """Yield ``(stage, result)`` in discovery order; with ``jobs`` > 1 the modules run in that many
-    fresh processes at once (quality scores do not depend on timing, and each module is
-    single-threaded, so on 2 cores two run in about the time of one)."""
+    fresh processes at once, the longest (by ``cost``, seconds of the last run; unknown ones
+    first) first (quality scores do not depend on timing, and each module is single-threaded,
+    so on 2 cores two run in about the time of one)."""
     if jobs <= 1 or len(found) <= 1:
         for stage, module in found.items():
             if verbose:
@@ -102,8 +117,10 @@ def _run_all(found: dict, quick: bool, jobs: int, verbose: bool):
             yield stage, run_module(module, quick)
         return
     ctx = multiprocessing.get_context("spawn")
+    order = sorted(found, key=lambda stage: -(cost or {}).get(stage, float("inf")))   # longest first
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {stage: pool.submit(run_module, module, quick) for stage, module in found.items()}
+        submitted = {stage: pool.submit(run_module, found[stage], quick) for stage in order}
+        futures = {stage: submitted[stage] for stage in found}
         if verbose:
             print(f"[quality] {', '.join(found)} on {jobs} processes ...", file=sys.stderr, flush=True)
         for stage, fut in futures.items():
@@ -134,7 +151,7 @@ def run(quick: bool = False, only=None, out=None, plots: bool = True, verbose: b
     sections.append("Model-based metrics available: "
                     + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in have.items()) + "\n")
     found = discover(only)
-    for stage, res in _run_all(found, quick, jobs, verbose):
+    for stage, res in _run_all(found, quick, jobs, verbose, _previous_seconds(out, quick)):
         results[stage] = res
         title = res.get("title") or stage
         text = f"\n### {stage}: {title}\n\n"
