@@ -44,7 +44,10 @@ CONDITIONS = (
     ("GE 20 %, burst 4", 0.20, 4.0, 3.3),
     ("GE 30 %, burst 4", 0.30, 4.0, 3.0),
 )
-SCHEMES = ("none", "xor:4", "rs:4+2", "rs:2+1x2", "red:1", "red:@2", "red:@3", "red:2", "red:@1,3", "auto")
+# the peers' block codes, the cheapest and the strongest RED layouts, and the controller; xor:4,
+# red:1 and red:@2 were measured too in earlier runs and were never the best fixed scheme at these
+# loss rates (the best were red:@1,3, red:@3 and rs:4+2); leaving them out saves 30 % of the run
+SCHEMES = ("none", "rs:4+2", "rs:2+1x2", "red:@3", "red:2", "red:@1,3", "auto")
 QUICK_SCHEMES = ("none", "rs:4+2", "red:@3", "red:@1,3", "auto")
 MAX_OVERHEAD = 0.6
 BUDGET_MS = 60.0
