@@ -7,15 +7,19 @@ Per capture frame (10 ms, B samples):
 2. the bulk delay estimator compares binary spectra of far and mic
    (``delay``); when it settles on a new delay the filter offset moves by whole
    partitions, keeping the converged coefficients;
-3. the main and shadow PBFDAF filters (``filter``) produce their errors; the
-   shadow (fixed step 0.5) is copied into the main filter when its error is
-   under half the main filter's and under a quarter of the mic for 2 frames
-   (fast convergence at start and after echo-path changes; the second condition
-   keeps a shadow that tracks the near-end talker in double talk from being
-   copied), and reset to the main filter when its error is twice the main's for
-   5 frames; a main filter whose smoothed error exceeds twice the mic for 10
-   frames is zeroed (a divergence reset). The linear output is the shadow's
-   error when the copy condition holds, else the main's, else the mic;
+3. the main (Kalman step, ``filter.kalman_step``) and shadow PBFDAF filters
+   (``filter``) produce their errors; the shadow (fixed step 0.5) is copied
+   into the main filter when its error is under half the main filter's and
+   under a quarter of the mic for 2 frames and, smoothed over ~10 frames, under
+   half the main's smoothed error (fast convergence at start and after
+   echo-path changes; the second and third conditions keep a shadow that
+   tracks the near-end talker in double talk from being copied: it wins single
+   frames, not a window); the copy also sets the main filter's misalignment
+   state from the shadow's error. The shadow is reset to the main filter when
+   its error is twice the main's for 5 frames; a main filter whose smoothed
+   error exceeds twice the mic for 10 frames is zeroed (a divergence reset).
+   The linear output is the shadow's error when the copy condition holds, else
+   the main's, else the mic;
    a converged filter is moved to a new bulk delay only when the estimator has
    held it ~1 s with confidence >= 0.4 (double talk cannot drag it away);
 4. the residual echo suppressor (``suppressor``) computes per-bin gains and
@@ -49,7 +53,8 @@ from ..fft import make_plan, rfft
 from ..stage import RenderStage
 from .comfort_noise import ComfortNoise
 from .delay import DelayEstimator, far_frame_update, mic_frame_update
-from .filter import AdaptiveFilter, filter_pair_frame, mic_frame, peak_partition, shift_partitions
+from .filter import (AdaptiveFilter, filter_pair_frame, mic_frame, misalignment_from_error, peak_partition,
+                     shift_partitions)
 from .render_buffer import RenderBuffer, window_spectrum
 from .suppressor import EchoSuppressor, suppress_frame
 
@@ -77,11 +82,11 @@ def capture_front(j, x, frames, cap, frame_len, window, rplan, Xs, spectra, powe
 @kernel
 def filter_pair_step(base, part_m, part_s, update_weights, spectra, power, energy, cap, d, plan, Wm, spec_m,
                      time_m, block_m, bins_m, g_m, Ws, spec_s, time_s, block_s, bins_s, g_s, Yh, leak,
-                     leak_state, beta0, gain_scale, delta, alpha):
+                     leak_state, beta0, gain_scale, delta, alpha, kal):
     """``filter.filter_pair_frame`` with the per-frame arguments first (the state: one tuple)."""
     return filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m,
                              g_m, part_m, Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak,
-                             leak_state, beta0, gain_scale, delta, alpha, update_weights)
+                             leak_state, beta0, gain_scale, delta, alpha, update_weights, kal)
 
 
 @kernel
@@ -213,7 +218,10 @@ class EchoCanceller(RenderStage):
         self._Yh = np.zeros(self.n_bins, np.complex128)
         self._pad = np.zeros(n_fft)
         self._Dblk = np.zeros(self.n_bins, np.complex128)
-        self._leak = np.zeros((4, self.n_bins))  # Valin step state: Eh, Yavg, See, Syy per bin
+        # step state per bin: Eh, Yavg (leakage), See, Syy, M (misalignment, ``filter.kalman_step``)
+        self._leak = np.zeros((5, self.n_bins))
+        # main filter step (``filter.kalman_step``): [1/P, process noise q, mu_max, c = B/N, M at reset]
+        self._kal = np.array([1.0 / self.n_part, 1e-4, 0.5, b / n_fft, 1e3])
         self._leak_state = np.zeros(2)
         self._out = np.zeros(b, np.float32)
         self._delta = 1e-6 * n_fft * self.n_part
@@ -230,7 +238,7 @@ class EchoCanceller(RenderStage):
                              main.W, main.spec, main.time, main.block, main.bins, main._g,
                              shadow.W, shadow.spec, shadow.time, shadow.block, shadow.bins, shadow._g,
                              self._Yh, self._leak, self._leak_state, self._beta0, main.gain_scale, self._delta,
-                             main.alpha)
+                             main.alpha, self._kal)
         self._sup_args = (self._d, self._pad, self._Dblk, self._Yh, self._D, self._D2, sup.nl, sup.beta, sup.g_min, sup.release, sup.echo_decay,
                           sup.block_scale, sup.smooth, sup.spectra, sup.G, sup.kernel_taps, sup.phase, sup.plan,
                           sup.reals, cng.noise, cng.scale, cng.rise, cng.rng_state, self._out, sup.env_decay,
@@ -247,6 +255,7 @@ class EchoCanceller(RenderStage):
         self.cng.reset()
         self._mic_hist[:] = 0.0
         self._leak[:] = 0.0
+        self._leak[4] = self._kal[4]
         self._leak_state[:] = 0.0
         self._out[:] = 0.0
         self.offset = 0
@@ -270,6 +279,8 @@ class EchoCanceller(RenderStage):
         self._init_w = 1.0
         self._lag_part = 0
         self._mic_avg = 0.0
+        self._es_avg = 0.0
+        self._shadow_won = False
 
     @property
     def stats(self) -> AecStats:
@@ -341,7 +352,7 @@ class EchoCanceller(RenderStage):
             self._copy_rules(em, es, mic_energy, loud)
 
         # output of the linear stage: the clearly better filter
-        use_shadow = es < 0.5 * em and es < 0.25 * mic_energy
+        use_shadow = self._shadow_won if far_active else self._shadow_wins(em, es, mic_energy)
         e_lin = es if es < em else em
         use_mic = e_lin > mic_energy  # worse than nothing: pass the mic through the suppressor
         if use_mic:
@@ -391,8 +402,9 @@ class EchoCanceller(RenderStage):
             # and the linear error well above the residual the filter leaves in single talk
             self._double_talk = bool(share < self.ST_SHARE and e_lin > 4.0 * mic_energy * residual_ratio
                                      and loud)
-            # far-end single talk: what is left of this frame is residual echo (see audio3a.stage)
-            self.echo_dominant = bool(share > self.ST_SHARE)
+            # far-end single talk: what is left of this frame is residual echo (see audio3a.stage):
+            # the mic is coherent with the far end, or the linear filter removed >= 10 dB of it
+            self.echo_dominant = bool(share > self.ST_SHARE or (loud and e_lin < 0.1 * mic_energy))
         else:
             self._double_talk = False
             self.echo_dominant = False
@@ -411,15 +423,30 @@ class EchoCanceller(RenderStage):
         return self._init_w
 
 
+    def _shadow_wins(self, em: float, es: float, mic_energy: float) -> bool:
+        """The shadow's error is under half the main's and a quarter of the mic in this frame
+        and, once the filter has converged (10 dB), under half the main's on average over the
+        last ~10 far-active frames (``_es_avg``, ``_em_avg``). A shadow that partly tracks the near-end talker in double talk wins
+        single frames, not a window: without the window such a shadow was copied into a
+        converged main filter (then a divergence reset) when double talk began at 6 s."""
+        if not (es < 0.5 * em and es < 0.25 * mic_energy):
+            return False
+        return self._converged_db < 10.0 or self._es_avg < 0.5 * self._em_avg
+
     def _copy_rules(self, em: float, es: float, mic_energy: float, loud: bool) -> None:
         # copy only when the shadow clearly wins and removes most of the mic: in double
         # talk a fast filter also "wins" by partly tracking the near-end talker
-        if es < 0.5 * em and es < 0.25 * mic_energy:
+        self._es_avg += 0.1 * (es - self._es_avg)
+        self._em_avg += 0.1 * (em - self._em_avg)
+        self._shadow_won = self._shadow_wins(em, es, mic_energy)
+        if self._shadow_won:
             self._copy_count += 1
         else:
             self._copy_count = 0
         if self._copy_count >= 2:
             self.main.W[:] = self.shadow.W
+            # the copied filter's misalignment: what the shadow leaves, per bin
+            misalignment_from_error(self.shadow.E, self.main._X2g, self._kal[3], self._leak[4])
             self.filter_copies += 1
             self._copy_count = 0
         if es > 2.0 * em:
@@ -429,7 +456,6 @@ class EchoCanceller(RenderStage):
         if self._reset_count >= 5:
             self.shadow.W[:] = self.main.W
             self._reset_count = 0
-        self._em_avg += 0.1 * (em - self._em_avg)
         self._mic_avg += 0.1 * (mic_energy - self._mic_avg)
         if self._em_avg > 2.0 * self._mic_avg and loud:
             self._diverge_count += 1
@@ -437,6 +463,7 @@ class EchoCanceller(RenderStage):
             self._diverge_count = 0
         if self._diverge_count >= 10:
             self.main.W[:] = 0.0
+            self._leak[4] = self._kal[4]
             self._converged_db = 0.0
             self.divergence_resets += 1
             self._diverge_count = 0

@@ -23,18 +23,26 @@ roughly halves the time to the first 20 dB on decaying room responses.
 ``mu_k`` is per bin. The canceller runs two of these filters (Speex-style
 foreground/background): a *shadow* filter with a fixed large step that
 converges and re-converges fast but diverges in double talk, and the *main*
-filter whose step follows Valin's optimal learning rate (J.-M. Valin, "On
-adjusting the learning rate in frequency domain echo cancellation with
-double-talk", IEEE TASLP 2007),
+filter whose per-bin step comes from a state-space model of its misalignment
+(frequency-domain Kalman filter, G. Enzner and P. Vary, "Frequency-domain
+adaptive Kalman filter for acoustic echo control in hands-free telephones",
+Signal Processing 2006; ``kalman_step``):
 
-    mu_k = min(mu_max, eta |Y_hat_k|^2 / |E_k|^2),
+    mu_k = min(mu_max, R_k / (R_k + Phi_k)),   R_k = c X2_k M_k,
 
-the estimated residual echo over the error power: near-end speech in the
-error shrinks the step by itself, so no double-talk detector gates it.
-``eta`` (the leakage: residual echo / echo estimate) is the regression slope
-of the error power on the echo-estimate power across bins, smoothed more
-slowly when the error is large relative to the echo (``leakage_update``); as in
-Speex the smoothed covariance is clamped to [1e-4, 1] times the variance.
+the predicted residual echo R over residual plus near end and noise Phi (the
+error power minus R). M_k, the expected |W_true - W|^2 per partition, falls
+as the filter adapts and rises with process noise; near-end speech raises the
+error, not M, so in double talk the step shrinks but the filter keeps
+adapting, and a near-end talker cannot inflate the step as it does the
+leakage regression behind Valin's step (J.-M. Valin, IEEE TASLP 2007), which
+this filter used before (the leakage rose from 0.001 to 0.06-0.3 in double
+talk and the main filter drifted from 25 to about 10 dB of ERLE).
+``eta`` (the leakage: residual echo / echo estimate, for the suppressor) is the
+regression slope of the error power on the echo-estimate power across bins,
+smoothed more slowly when the error is large relative to the echo
+(``leakage_update``); as in Speex the smoothed covariance is clamped to
+[1e-4, 1] times the variance.
 Both filters' echo estimates and updates run in one pass over the far spectra
 each (``echo_spectra_pair``, ``adapt_pair``): those loops are memory bound.
 """
@@ -218,7 +226,16 @@ def adapt_pair(spectra, power, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, gain
     power sums and step sizes run in float64; ``tm``, ``ts``: float64 scratch (2-D, C-contiguous
     rows) whose row 0 receives the two step spectra as interleaved float32.
     """
-    n_part, n_bins = Wm.shape
+    partition_powers(power, base, cap, gm, gs, X2m, X2s)
+    adapt_pair_powered(spectra, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, gain_scale, delta, X2m, X2s,
+                       tm, ts)
+
+
+@kernel(fastmath=True)
+def partition_powers(power, base, cap, gm, gs, X2m, X2s):
+    """X2m_k = sum_p gm_p |X_{base-p},k|^2 and the same with gs (both filters, one pass)."""
+    n_part = gm.shape[0]
+    n_bins = X2m.shape[0]
     for k in range(n_bins):
         X2m[k] = 0.0
         X2s[k] = 0.0
@@ -229,6 +246,13 @@ def adapt_pair(spectra, power, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, gain
         for k in range(n_bins):
             X2m[k] += a * row[k]
             X2s[k] += c * row[k]
+
+
+@kernel(fastmath=True)
+def adapt_pair_powered(spectra, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, gain_scale, delta, X2m, X2s,
+                       tm, ts):
+    """``adapt_pair`` with the weighted render powers X2m, X2s already summed (``partition_powers``)."""
+    n_part, n_bins = Wm.shape
     mean_m = 0.0
     mean_s = 0.0
     for k in range(n_bins):
@@ -282,33 +306,17 @@ def constrain_taps(W, part, n_taps, plan, tmp_time, tmp_spec):
 
 
 @kernel(fastmath=True)
-def valin_step(E, Yh, leak, mu_max, See, Syy, smooth, mu):
-    """mu_k = min(mu_max, leak Syy_k / See_k) on smoothed powers (Valin 2007)."""
-    for k in range(E.shape[0]):
-        e2 = E[k].real * E[k].real + E[k].imag * E[k].imag
-        y2 = Yh[k].real * Yh[k].real + Yh[k].imag * Yh[k].imag
-        See[k] += smooth * (e2 - See[k])
-        Syy[k] += smooth * (y2 - Syy[k])
-        r = leak * Syy[k]
-        if r > 0.5 * See[k]:
-            r = 0.5 * See[k]
-        m = r / (See[k] + 1e-30)
-        mu[k] = m if m < mu_max else mu_max
-
-
-@kernel(fastmath=True)
 def leakage_update(E, Yh, Eh, Yh_avg, state, beta0, beta_max):
     """Valin's leakage eta = Pey / Pyy from power fluctuations; state = [Pey, Pyy]; returns eta."""
     see = 0.0
     syy = 0.0
-    for k in range(E.shape[0]):
-        see += E[k].real * E[k].real + E[k].imag * E[k].imag
-        syy += Yh[k].real * Yh[k].real + Yh[k].imag * Yh[k].imag
     pey = 0.0
     pyy = 0.0
     for k in range(E.shape[0]):
         e2 = E[k].real * E[k].real + E[k].imag * E[k].imag
         y2 = Yh[k].real * Yh[k].real + Yh[k].imag * Yh[k].imag
+        see += e2
+        syy += y2
         Eh[k] += 0.35 * (e2 - Eh[k])
         Yh_avg[k] += 0.35 * (y2 - Yh_avg[k])
         de = e2 - Eh[k]
@@ -333,11 +341,47 @@ def leakage_update(E, Yh, Eh, Yh_avg, state, beta0, beta_max):
 
 
 @kernel(fastmath=True)
-def main_step_size(E, Yh, Eh, Yh_avg, state, beta0, See, Syy, mu):
-    """leakage_update (beta0, beta_max = beta0 / 4) then valin_step (mu_max 0.5); returns eta."""
-    eta = leakage_update(E, Yh, Eh, Yh_avg, state, beta0, 0.25 * beta0)
-    valin_step(E, Yh, eta, 0.5, See, Syy, 0.5, mu)
-    return eta
+def kalman_step(E, Yh, X2, M, See, Syy, kal, mu):
+    """Per-bin step from a state-space model of the misalignment (Enzner & Vary 2006, diagonal,
+    one state per bin shared by the partitions in proportion to their IPNLMS weights g_p):
+
+        R_k   = c X2_k M_k                       predicted residual echo (c = B/N, X2 = sum_p g_p |X_p|^2)
+        mu_k  = min(mu_max, R_k / max(S_ee,k, R_k))   = R / (R + Phi_ss) with Phi_ss = S_ee - R
+        M_k  <- M_k (1 - mu_k / P) + q S_yy,k / (c X2_k)     (a-posteriori + process noise
+                                                              proportional to the echo path power)
+
+    and M_k <= 2 S_ee,k / (c X2_k): the residual cannot exceed the error (the bound that
+    calibrates M from above in single talk). Near-end speech raises S_ee, not R, so the step
+    shrinks in double talk without a detector, and M, unlike a leakage regression, is not
+    inflated by near-end fluctuations. ``kal`` = [1/P, q, mu_max, c].
+    """
+    inv_part = kal[0]
+    q = kal[1]
+    mu_max = kal[2]
+    c = kal[3]
+    for k in range(E.shape[0]):
+        e2 = E[k].real * E[k].real + E[k].imag * E[k].imag
+        y2 = Yh[k].real * Yh[k].real + Yh[k].imag * Yh[k].imag
+        See[k] += 0.5 * (e2 - See[k])
+        Syy[k] += 0.5 * (y2 - Syy[k])
+        cx = c * X2[k] + 1e-30
+        inv_cx = 1.0 / cx
+        r = cx * M[k]
+        den = See[k] if See[k] > r else r
+        m = r / (den + 1e-30)
+        if m > mu_max:
+            m = mu_max
+        mu[k] = m
+        mk = M[k] * (1.0 - m * inv_part) + q * Syy[k] * inv_cx
+        bound = 2.0 * See[k] * inv_cx
+        M[k] = mk if mk < bound else bound
+
+
+@kernel(fastmath=True)
+def misalignment_from_error(E, X2, c, M):
+    """M_k = |E_k|^2 / (c X2_k): the misalignment state of a filter whose error is all residual echo."""
+    for k in range(E.shape[0]):
+        M[k] = (E[k].real * E[k].real + E[k].imag * E[k].imag) / (c * X2[k] + 1e-30)
 
 
 @kernel
@@ -389,12 +433,13 @@ def adapt_frame(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, 
 @kernel(fastmath=True)
 def filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m, g_m,
                       part_m, Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak, leak_state,
-                      beta0, gain_scale, delta, alpha, update_weights):
+                      beta0, gain_scale, delta, alpha, update_weights, kal):
     """One frame of the main and shadow filters in one call (few arguments, no Python between):
 
     errors of both (and the main echo-estimate spectrum Yh); when the far end is active the
-    main step size (``main_step_size``, state rows of ``leak``: Eh, Yavg, See, Syy) and one
-    adaptation of each filter with the constraint of their next partition.
+    leakage (``leakage_update``), the main step size (``kalman_step``; state rows of ``leak``:
+    Eh, Yavg, See, Syy, M; parameters ``kal``) and one adaptation of each filter with the
+    constraint of their next partition.
     The far end counts as active when its sample energy over the frames the filter spans
     (``span_energy``) exceeds 1e-7 per partition.
     Returns (main error energy, shadow error energy, leakage or -1 when not adapted, far active).
@@ -409,13 +454,17 @@ def filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, ti
                              spec_s[0], False)
     eta = -1.0
     if far_active:
-        eta = main_step_size(spec_m[1], Yh, leak[0], leak[1], leak_state, beta0, leak[2], leak[3], bins_m[0])
         n_taps = d.shape[0]
         if update_weights:
             proportionate_weights(Wm, alpha, g_m)
             proportionate_weights(Ws, alpha, g_s)
-        adapt_pair(spectra, power, base, cap, Wm, spec_m[1], g_m, bins_m[0], Ws, spec_s[1], g_s, bins_s[0],
-                   gain_scale, delta, bins_m[1], bins_s[1], bins_m[2:], bins_s[2:])
+        partition_powers(power, base, cap, g_m, g_s, bins_m[1], bins_s[1])
+        # the leakage (for the suppressor's residual-echo estimate); the main filter's step from
+        # its misalignment state (row 4 of ``leak``)
+        eta = leakage_update(spec_m[1], Yh, leak[0], leak[1], leak_state, beta0, 0.25 * beta0)
+        kalman_step(spec_m[1], Yh, bins_m[1], leak[4], leak[2], leak[3], kal, bins_m[0])
+        adapt_pair_powered(spectra, base, cap, Wm, spec_m[1], g_m, bins_m[0], Ws, spec_s[1], g_s, bins_s[0],
+                           gain_scale, delta, bins_m[1], bins_s[1], bins_m[2:], bins_s[2:])
         constrain_taps(Wm, part_m, n_taps, plan, time_m[2], spec_m[2])
         constrain_taps(Ws, part_s, n_taps, plan, time_s[2], spec_s[2])
     return em, es, eta, far_active

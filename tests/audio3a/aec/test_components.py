@@ -132,3 +132,42 @@ def test_pair_kernels_match_complex_reference():
                np.zeros(n_bins), np.zeros((2, n_bins)), np.zeros((2, n_bins)))
     np.testing.assert_allclose(Wm, refs[0], rtol=0, atol=1e-7)  # the steps are ~1e-4
     np.testing.assert_allclose(Ws, refs[1], rtol=0, atol=1e-7)
+
+
+def test_kalman_step_shrinks_in_double_talk_without_inflating_the_state():
+    """filter.kalman_step: with the error equal to the predicted residual the step is mu_max;
+    with 20 dB of near-end speech on top it falls to about R / S_ee, and the misalignment state
+    only decays (near-end power does not raise it)."""
+    from audio3a.aec.filter import kalman_step
+
+    nb, c = 257, 160 / 512
+    kal = np.array([1 / 20, 0.0, 0.5, c, 1.0])
+    X2 = np.full(nb, 100.0)
+    M = np.full(nb, 1e-3)
+    r = c * X2 * M  # predicted residual echo per bin
+    mu = np.zeros(nb)
+    See, Syy = r.copy(), np.zeros(nb)
+    kalman_step(np.sqrt(r) + 0j, np.zeros(nb, complex), X2, M, See, Syy, kal, mu)
+    np.testing.assert_allclose(mu, 0.5)  # capped at mu_max
+    m_before = M.copy()
+    See[:] = 100.0 * r
+    for _ in range(10):  # double talk: error 20 dB over the residual
+        kalman_step(np.sqrt(100.0 * r) + 0j, np.zeros(nb, complex), X2, M, See, Syy, kal, mu)
+    assert np.all(mu < 0.012) and np.all(mu > 0.005)
+    assert np.all(M <= m_before)
+
+
+def test_misalignment_bounded_by_error():
+    """The state cannot predict more residual than twice the smoothed error (its calibration
+    from above)."""
+    from audio3a.aec.filter import kalman_step
+
+    nb, c = 257, 160 / 512
+    kal = np.array([1 / 20, 0.0, 0.5, c, 1.0])
+    X2 = np.full(nb, 10.0)
+    M = np.full(nb, 1e3)
+    See, Syy, mu = np.zeros(nb), np.zeros(nb), np.zeros(nb)
+    E = np.full(nb, 0.1 + 0j)
+    for _ in range(20):
+        kalman_step(E, np.zeros(nb, complex), X2, M, See, Syy, kal, mu)
+    assert np.all(c * X2 * M <= 2.0 * See * (1 + 1e-9))
