@@ -33,8 +33,8 @@ restarts the sums at the change: each split of the reports within the last
 ``short_s`` is tested (loss rate after vs before, in standard deviations of
 the pooled rate, inflated for the Gilbert chain's memory), and the reports
 before the most significant split are forgotten when it exceeds
-``change_z`` (3) for a worse channel or ``change_z_down`` (1.6) for a better
-one (over at least ``change_min_packets``; a jump beyond ``change_z_fast``
+``change_z`` (3) for a worse channel or ``change_z_down`` (2.0) for a better
+one (over at least ``change_min_packets``, 150 = 3 s; a jump beyond ``change_z_fast``
 counts from one report). So the estimate is averaged on a stationary channel
 and follows a change in 2-4 reports in either direction: a bad channel that
 turns good no longer holds the estimate pessimistic for the ``short_s`` of old
@@ -65,10 +65,11 @@ Hysteresis: a scheme whose prediction exceeds ``up_margin * target`` (1.25:
 the estimate's own noise on 40 s of reports is about that much, and a smaller
 band flapped between xor:4 and 33-50 % schemes on Bernoulli 5 %) is replaced
 at once; a cheaper one replaces the current one when it is adequate (under
-``down_margin * target``) even with ``down_pseudo_losses`` more losses than
-the reports show, for ``hold_reports`` reports in a row: the pseudo-losses
-keep a few seconds of data after a change point, which may show no loss at
-all, from dropping the redundancy. Before any report the scheme is the best
+``down_margin * target``) at an upper confidence bound of the loss rate
+(``down_z`` = 1.64 deviations, the binomial variance inflated by the Gilbert
+chain's memory) for ``hold_reports`` reports in a row: a few quiet seconds of a
+bursty channel, or of the data after a change point, then cannot drop the
+redundancy (a fixed 1.5 pseudo-losses did not stop that on GE 10 %/b2). Before any report the scheme is the best
 one for a prior channel (``prior_loss``, ``prior_burst``: 10 %, bursts of 2),
 so a call starts protected.
 """
@@ -80,6 +81,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._jit import kernel
 from .bounds import mds_residual_loss_ge
 from .channel import ge_transitions
 
@@ -360,6 +362,131 @@ def residual_loss(scheme, loss_rate, mean_burst=None):
     return float(out)
 
 
+@kernel
+def _residuals_kernel(kind, k, m, interleave, dist, p_gb, p_bg, loss_rate, out):
+    """``residual_loss`` of the block codes (kind 1) and ``none`` (kind 0) on the Gilbert chain
+    ``(p_gb, p_bg)``: the forward recursion of ``fec.bounds.mds_residual_loss_markov`` (loss
+    probability 0 in the Good state, 1 in the Bad state) on scalars; kind 2 (RED) is left to the
+    caller."""
+    a, b = p_gb, p_bg
+    if a + b == 0.0:
+        s0, s1 = 0.5, 0.5
+    else:
+        s0, s1 = b / (a + b), a / (a + b)
+    kmax = 1
+    mmax = 1
+    for c in range(kind.size):
+        kmax = max(kmax, k[c])
+        mmax = max(mmax, m[c])
+    f0 = np.empty((kmax + 1, mmax + 1))
+    f1 = np.empty((kmax + 1, mmax + 1))
+    g0 = np.empty((kmax + 1, mmax + 1))
+    g1 = np.empty((kmax + 1, mmax + 1))
+    for c in range(kind.size):
+        if kind[c] == 0:
+            out[c] = loss_rate
+            continue
+        if kind[c] != 1:
+            out[c] = 0.0
+            continue
+        kk, mm = k[c], m[c]
+        # P^interleave
+        t00, t01, t10, t11 = 1.0 - a, a, b, 1.0 - b
+        for _ in range(interleave[c] - 1):
+            t00, t01, t10, t11 = (t00 * (1.0 - a) + t01 * b, t00 * a + t01 * (1.0 - b),
+                                  t10 * (1.0 - a) + t11 * b, t10 * a + t11 * (1.0 - b))
+        for j in range(kk + 1):
+            for q in range(mm + 1):
+                f0[j, q] = 0.0
+                f1[j, q] = 0.0
+        f0[0, 0] = s0
+        f1[0, 0] = s1
+        for i in range(kk + mm):
+            # Good state: nothing lost; Bad state: this packet lost (media count for i < k, else repair)
+            for j in range(kk + 1):
+                for q in range(mm + 1):
+                    g0[j, q] = f0[j, q]
+                    if i < kk:
+                        g1[j, q] = f1[j - 1, q] if j > 0 else 0.0
+                    else:
+                        g1[j, q] = f1[j, q - 1] if q > 0 else 0.0
+            if i + 1 < kk + mm:
+                for j in range(kk + 1):
+                    for q in range(mm + 1):
+                        f0[j, q] = g0[j, q] * t00 + g1[j, q] * t10
+                        f1[j, q] = g0[j, q] * t01 + g1[j, q] * t11
+            else:
+                for j in range(kk + 1):
+                    for q in range(mm + 1):
+                        f0[j, q] = g0[j, q]
+                        f1[j, q] = g1[j, q]
+        total = 0.0
+        for j in range(kk + 1):
+            for q in range(mm + 1):
+                if j + q > mm:
+                    total += j * (f0[j, q] + f1[j, q])
+        out[c] = total / kk
+
+
+class _ResidualTable:
+    """``residual_loss`` of a fixed list of schemes, all at once (one kernel call per channel)."""
+
+    def __init__(self, schemes):
+        n = len(schemes)
+        self.red = [(i, s.distances) for i, s in enumerate(schemes) if s.kind == "red"]
+        self.index = {s: i for i, s in enumerate(schemes)}
+        self.kind = np.zeros(n, np.int64)
+        self.k = np.zeros(n, np.int64)
+        self.m = np.zeros(n, np.int64)
+        self.interleave = np.ones(n, np.int64)
+        self.dist = np.zeros((n, max([len(s.distances) for s in schemes] + [1])), np.int64)
+        for i, s in enumerate(schemes):
+            if s.kind in ("xor", "rs"):
+                self.kind[i], self.k[i], self.m[i], self.interleave[i] = 1, s.k, s.m, s.interleave
+            elif s.kind == "red":
+                self.kind[i] = 2
+                self.dist[i, :len(s.distances)] = s.distances
+        self._out = np.empty(n)
+        self._key = None
+        self._values = None
+
+    def __call__(self, loss_rate, mean_burst):
+        """List of residuals (floats) in the schemes' order; the last channel's is cached."""
+        if mean_burst is None:                      # Bernoulli, as in ``residual_loss``
+            mean_burst = 1.0 / max(1.0 - float(loss_rate), 1e-3)
+        key = (float(loss_rate), float(mean_burst))
+        if key != self._key:
+            L, b = _gilbert(loss_rate, mean_burst)
+            if L == 0.0:
+                values = [0.0] * len(self._out)
+            else:
+                p_gb, p_bg = ge_transitions(L, b)
+                _residuals_kernel(self.kind, self.k, self.m, self.interleave, self.dist, p_gb, p_bg, L,
+                                  self._out)
+                values = self._out.tolist()
+                if self.red:
+                    # RED exactly as ``residual_loss`` computes it (same products in the same order)
+                    P = np.array([[1.0 - p_gb, p_gb], [p_bg, 1.0 - p_bg]])
+                    stay = {}
+                    for i, dist in self.red:
+                        out, prev = L, 0
+                        for d in dist:
+                            n = d - prev
+                            if n not in stay:
+                                stay[n] = np.linalg.matrix_power(P, n)[1, 1]
+                            out *= stay[n]
+                            prev = d
+                        values[i] = float(out)
+            self._key, self._values = key, values
+        return self._values
+
+    def residual(self, scheme, loss_rate, mean_burst):
+        i = self.index.get(scheme)
+        if i is None:
+            return residual_loss(scheme, loss_rate, mean_burst)
+        return self(loss_rate, mean_burst)[i]
+
+
 def added_latency_ms(scheme, frame_ms):
     """Extra playout delay needed to use the repair (see the module docstring)."""
     if scheme.kind in ("xor", "rs"):
@@ -417,13 +544,13 @@ class ControllerConfig:
     memory_s: float = 40.0
     short_s: float = 4.0
     change_z: float = 3.0
-    change_z_down: float = 1.6
+    change_z_down: float = 2.0
     change_z_fast: float = 5.0
-    change_min_packets: int = 100
+    change_min_packets: int = 150
     up_margin: float = 1.25
     down_margin: float = 1.0
     hold_reports: int = 1
-    down_pseudo_losses: float = 1.5
+    down_z: float = 1.64
     allow: tuple = KINDS
     initial: str = "prior"
     prior_loss: float = 0.1
@@ -448,6 +575,7 @@ class RateController:
                        if s.kind in c.allow or s.kind == "none"]
         self._cost = {s: (overhead(s, c.red_ratio), added_latency_ms(s, c.frame_ms), _cpu_rank(s))
                       for s in self._cands}
+        self._table = _ResidualTable(self._cands)      # residual_loss of every candidate, one kernel call
         self.reset()
 
     def reset(self):
@@ -526,10 +654,23 @@ class RateController:
             return True
         return False
 
+    def _upper_loss(self, burst):
+        """One-sided upper confidence bound (``down_z`` deviations) of the loss rate since the
+        last change point: binomial variance inflated by the Gilbert chain's memory
+        ``(1 + lambda) / (1 - lambda)``, at least one loss's worth (``1 / e``) of variance."""
+        e, lo, _ = self._sums(self.config.memory_s)
+        if e <= 0:
+            return self.config.prior_loss
+        p = lo / e
+        r = 1.0 / burst
+        lam = min(max(1.0 - r - p * r / max(1.0 - p, 1e-9), 0.0), 0.95)
+        var = max(p * (1.0 - p), 1.0 / e) * (1.0 + lam) / (1.0 - lam) / e
+        return min(p + self.config.down_z * math.sqrt(var), 1.0)
+
     def best(self, loss_rate, mean_burst):
         """Cheapest candidate meeting the target on this channel, else the lowest residual one."""
         target = self.config.target
-        scored = [(residual_loss(s, loss_rate, mean_burst), s) for s in self._cands]
+        scored = list(zip(self._table(loss_rate, mean_burst), self._cands))
         ok = [(self._cost[s], r, s) for r, s in scored if r <= target]
         if ok:
             return min(ok, key=lambda t: (t[0], t[1]))[2]
@@ -549,19 +690,19 @@ class RateController:
         loss, burst = self.estimate
         best = self.best(loss, burst)
         current = self.scheme
-        r_cur = residual_loss(current, loss, burst)
+        res = self._table.residual
+        r_cur = res(current, loss, burst)
         if best != current:
-            r_best = residual_loss(best, loss, burst)
+            r_best = res(best, loss, burst)
             cost_cur = self._cost.get(current, (math.inf,))
             down = None
             if self._cost[best] < cost_cur:
-                # less protection only if still adequate with ``down_pseudo_losses`` more losses
-                # than seen (a few seconds of data after a change point easily show none)
-                e, lo, _ = self._sums(c.memory_s)
-                loss_dn = min((lo + c.down_pseudo_losses) / e, 1.0) if e > 0 else loss
+                # less protection only if still adequate at an upper confidence bound of the
+                # loss rate (a few quiet seconds of a bursty channel easily show little loss)
+                loss_dn = self._upper_loss(burst)
                 cand = self.best(loss_dn, burst)
                 if (self._cost[cand] < cost_cur
-                        and residual_loss(cand, loss_dn, burst) <= c.down_margin * c.target):
+                        and res(cand, loss_dn, burst) <= c.down_margin * c.target):
                     down = cand
             if r_cur > c.up_margin * c.target and r_best < r_cur:
                 self._switch(best)                   # failing the target: change at once

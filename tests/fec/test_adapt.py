@@ -237,9 +237,12 @@ def test_controller_settles_and_re_adapts_within_5_s_after_a_change():
     # after the change to the bad channel, within 5 reports the scheme is adequate for it
     assert residual_loss(schemes[24], 0.15, 2.0) <= 1.5 * residual_loss(bad_best, 0.15, 2.0)
     assert overhead(schemes[24]) > 0.0
-    # back on the calm channel: within 5 s at most half the redundancy, within 10 s the cheapest
+    # back on the calm channel: within 5 s at most half the redundancy, within 11 s the cheapest
+    # (10 s with a 1.6-sigma / 2 s "better channel" change test, which on a stationary GE 10 %/b2
+    # channel took quiet stretches for a change and dropped the redundancy: 1.33 % residual
+    # instead of 1.08 % in bench.quality_fec; the last step, red:1 -> xor:4, now comes 1 s later)
     assert overhead(schemes[44]) <= 0.5 * overhead(schemes[39])
-    assert schemes[49] == calm_best
+    assert all(s == calm_best for s in schemes[50:59])
     # no flapping on a stationary channel: few switches during the calm stretches
     changes = sum(1 for a, b in zip(schemes[5:19], schemes[6:20]) if a != b)
     assert changes <= 2
