@@ -109,6 +109,7 @@ def cmd_serve(args) -> int:
                               idle_timeout_s=args.idle_timeout_s, rate_pps=args.max_pps,
                               stats_interval_s=args.stats_interval_s, record_dir=args.record,
                               record_format=args.record_format, workers=args.workers,
+                              stats_port=args.stats_port, helper_share=args.helper_share,
                               session=SessionConfig(sample_rate=args.rate, pipeline=pipeline))
     except ValueError as e:
         raise Audio3aError(str(e)) from None
@@ -117,8 +118,9 @@ def cmd_serve(args) -> int:
         if not args.quiet or record.get("final"):
             print(json.dumps(record, separators=(",", ":")), flush=True)
 
-    def ready(addr):
-        print(f"audio3a: serving on {addr[0]}:{addr[1]}" + (f", recording to {args.record}" if args.record else ""),
+    def ready(addr, stats_addr=None):
+        print(f"audio3a: serving on {addr[0]}:{addr[1]}" + (f", recording to {args.record}" if args.record else "")
+              + (f", stats on http://{stats_addr[0]}:{stats_addr[1]}/stats" if stats_addr else ""),
               file=sys.stderr, flush=True)
 
     run_server(config, sink, duration_s=args.duration_s, ready=ready)
@@ -196,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--stats-interval-s", type=float, default=1.0, help="stats line interval (s)")
     v.add_argument("--duration-s", type=float, default=None, help="stop by itself after this long (s)")
     v.add_argument("--workers", type=int, default=1, help="threads for per-session processing (default 1)")
+    v.add_argument("--helper-share", type=float, default=0.0,
+                   help="share of the sessions whose 3A runs in a helper process, using a second core "
+                        "(e.g. 0.5; default 0: all in this process)")
+    v.add_argument("--stats-port", type=int, default=None,
+                   help="serve per-session JSON on http://HOST:PORT/stats (0: a free port, printed on stderr)")
     for name in slot_names():
         v.add_argument(f"--no-{name}", action="store_true", help=f"switch off {_STAGE_HELP.get(name, name)}")
     v.add_argument("--quiet", action="store_true", help="print only the final stats line")

@@ -7,8 +7,12 @@ second, and seconds after a source change). ``SessionPool.fill(n)`` builds
 a stream can reach, so nothing compiles later;
 ``take()`` hands one out (building it there only when the pool is empty,
 counted in ``cold_builds``); ``refill()`` builds one spare, called by the
-server when a tick leaves enough slack. At most ``limit`` are kept.
+server when a tick leaves enough slack (``build_ms``, the slowest of the
+recent builds, tells how much: a build that outlasts the slack would make the
+next tick late for every session). At most ``limit`` are kept.
 """
+import time
+
 from .session import Session, SessionConfig
 from .warm import warm_session_path
 
@@ -25,6 +29,14 @@ class SessionPool:
         self._warm = False
         self.cold_builds = 0
         self.target = 0
+        self.build_ms = 10.0             # decays towards the recent builds, rises at once on a slow one
+
+    def _build(self) -> Session:
+        t = time.perf_counter()
+        s = Session(self.config)
+        ms = (time.perf_counter() - t) * 1000.0
+        self.build_ms = max(ms, 0.8 * self.build_ms + 0.2 * ms)
+        return s
 
     def __len__(self):
         return len(self._ready)
@@ -35,14 +47,21 @@ class SessionPool:
             self._warm = True
         self.target = min(int(n), self.limit)
         while len(self._ready) < self.target:
-            self._ready.append(Session(self.config))
+            self._ready.append(self._build())
 
-    def refill(self) -> None:
-        if len(self._ready) < self.target:
-            self._ready.append(Session(self.config))
+    @property
+    def wanting(self) -> bool:
+        return len(self._ready) < self.target
+
+    def refill(self, slack_ms: float = float("inf")) -> bool:
+        """Build one spare if the pool is short and ``slack_ms`` leaves room for a build; True if built."""
+        if len(self._ready) < self.target and slack_ms > 1.5 * self.build_ms:
+            self._ready.append(self._build())
+            return True
+        return False
 
     def take(self) -> Session:
         if self._ready:
             return self._ready.pop()
         self.cold_builds += 1
-        return Session(self.config)
+        return self._build()

@@ -87,6 +87,7 @@ class Session:
         self.mix_buffer = np.zeros(self.frame_len, np.float32)      # 20 ms of mix being assembled
         self.render = np.zeros(self.tick_len, np.float32)           # last 10 ms sent back (AEC reference)
         self.repair_ssrc = None
+        self.shard_slot = None           # the server's 3A helper process slot, if its 3A runs there
         self._next_report_s = c.report_interval_s
         self._sr_start_raw = None        # stream start from the sender report (raw RTP timestamp)
         self._end_raw = None             # stream end (SR with BYE)
@@ -96,11 +97,15 @@ class Session:
                            rx_concealed_frames=0, rx_dropped_tail=0, tx_frames=0, expands=0, accelerates=0,
                            scheme_changes=0)
 
-    def attach(self, sid: str, addr, ssrc: int, now_s: float, recorder=None) -> "Session":
-        """Give a freshly built session its participant (source address, SSRC) and recorder."""
+    def attach(self, sid: str, addr, ssrc: int, now_s: float, recorder=None, report_phase: float = 0.0) -> "Session":
+        """Give a freshly built session its participant (source address, SSRC) and recorder.
+
+        ``report_phase`` in [0, 1) delays the first loss report by that fraction of the interval:
+        the server spreads the sessions' reports over the interval instead of bunching them into
+        one tick when many participants join at once."""
         self.sid, self.addr, self.ssrc, self.recorder = sid, addr, ssrc, recorder
         self.created_s = self.last_heard_s = now_s
-        self._next_report_s = now_s + self.config.report_interval_s
+        self._next_report_s = now_s + self.config.report_interval_s * (1.0 + float(report_phase) % 1.0)
         return self
 
     # ------------------------------------------------------------------ datagrams in
