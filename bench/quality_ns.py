@@ -8,7 +8,8 @@ figures are means over all mixtures (equal count per SNR, so also the mean
 over SNRs).
 
 Systems: the noisy input, audio3a NS at its default level ("high") and (full
-mode) at "very-high", and, when installed, the peers WebRTC NS (pywebrtc-audio, level
+mode) at "very-high", each with the DSP gain and the learned band gain
+(``NsConfig.method``), and, when installed, the peers WebRTC NS (pywebrtc-audio, level
 2 = "high", 18 dB), Speex (speexdsp-ns, default settings) and RNNoise
 (pyrnnoise, run at 48 kHz on the resampled mixture).
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from audio3a import evaluate as ev
 from audio3a.ns import NoiseSuppressor, NsConfig
+from audio3a.ns.suppressor import METHODS
 from bench.scenarios.noisy import NOISE_KINDS, SNRS_DB, mixtures
 
 RATE = 16000
@@ -90,9 +92,12 @@ def _align(ref, y, max_delay):
 
 
 def systems(peers: bool, quick: bool = False) -> dict:
-    out = {"audio3a ns (high)": lambda x, r: enhance_audio3a(x, r, NsConfig("high"))}
-    if not quick:
-        out["audio3a ns (very-high)"] = lambda x, r: enhance_audio3a(x, r, NsConfig("very-high"))
+    out = {}
+    for method in METHODS:
+        out[f"audio3a ns (high, {method})"] = lambda x, r, m=method: enhance_audio3a(x, r, NsConfig("high", m))
+        if not quick:
+            out[f"audio3a ns (very-high, {method})"] = (
+                lambda x, r, m=method: enhance_audio3a(x, r, NsConfig("very-high", m)))
     if peers:
         if importlib.util.find_spec("pywebrtc_audio"):
             out["webrtc ns (high)"] = enhance_webrtc

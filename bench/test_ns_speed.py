@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from audio3a.ns import NoiseSuppressor, NsConfig
+from audio3a.ns.suppressor import METHODS
 
 
 def _frames(rate: int, count: int) -> np.ndarray:
@@ -23,8 +24,9 @@ def _frames(rate: int, count: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("rate", [16000, 48000])
-def test_ns_frame(benchmark, rate):
-    ns = NoiseSuppressor(rate, NsConfig())
+@pytest.mark.parametrize("method", METHODS)
+def test_ns_frame(benchmark, rate, method):
+    ns = NoiseSuppressor(rate, NsConfig(method=method))
     frames = _frames(rate, 200)
     for f in frames:  # warm up: compile, fill the minimum windows
         ns._process(f)
@@ -58,8 +60,11 @@ def main():
     for rate in (16000, 48000):
         frames = _frames(rate, 1000)
         ns = NoiseSuppressor(rate)
+        hy = NoiseSuppressor(rate, NsConfig(method="hybrid"))
         frame_times_us(ns._process, frames[:100], 1)
-        systems = [("audio3a ns (_process)", ns._process), ("audio3a ns (process, validated)", ns.process)]
+        frame_times_us(hy._process, frames[:100], 1)
+        systems = [("audio3a ns (_process)", ns._process), ("audio3a ns (process, validated)", ns.process),
+                   ("audio3a ns hybrid (_process)", hy._process)]
         if pywebrtc_audio is not None:
             w = pywebrtc_audio.NoiseSuppressor(rate, 1, 2)
             systems.append(("webrtc ns high (python binding)", w.process))

@@ -11,15 +11,22 @@ One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
    and musical-noise smoothing (``gain``);
 4. synthesis by overlap-add.
 
+With ``NsConfig(method="hybrid")`` one call of ``model.hybrid_frame`` runs
+the same analysis and IMCRA (``features.front_end``, which also computes the
+band features), the OM-LSA gain, and a small MLP's band gains (``model``);
+the applied gain is the per-bin minimum of the two.
+
 The algorithmic delay is one hop: ``latency_ms = 10.0``.
 """
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .._jit import kernel
 from ..stage import Stage
 from . import noise_psd as imcra
+from .model import hybrid_frame
 from .gain import FLOOR_DB, XI_MIN_DB, decision_directed, omlsa_gain, smooth_gain
 from .noise_psd import (imcra_smoothing, noise_update, speech_absence_prob,
                         speech_presence_prob)
@@ -43,6 +50,29 @@ ST_PROB = 2        # mean speech presence probability over the voice band
 N_STATS = 3
 
 GAIN_SMOOTHING = 0.8   # time smoothing of the gain where speech is absent
+METHODS = ("dsp", "hybrid")
+DEFAULT_METHOD = "dsp"
+RELEASE = 0.6  # hybrid route: a learned band gain may fall by at most this factor per frame
+
+
+@kernel
+def frame_stats(power, noise, p, lo, hi, power_norm, stats):
+    """Stats: noise PSD, excess power over it (per sample) and mean presence over bins [lo, hi)."""
+    n = power.shape[0]
+    noise_sum = 0.0
+    speech_sum = 0.0
+    for k in range(n):
+        w = 1.0 if (k == 0 or k == n - 1) else 2.0
+        noise_sum += w * noise[k]
+        d = power[k] - noise[k]
+        if d > 0.0:
+            speech_sum += w * d
+    prob = 0.0
+    for k in range(lo, hi):
+        prob += p[k]
+    stats[ST_NOISE] = noise_sum * power_norm
+    stats[ST_SPEECH] = speech_sum * power_norm
+    stats[ST_PROB] = prob / max(hi - lo, 1)
 
 
 @kernel
@@ -69,21 +99,7 @@ def ns_frame(x, y, plan, window, history, overlap, frame, spec, power,
     for k in range(n):
         q[k] = 1.0 - (1.0 - q[k]) * presence[k]
     speech_presence_prob(q, xi, v, p)
-    # stats: updated noise PSD, excess power over it, presence over the voice band
-    noise_sum = 0.0
-    speech_sum = 0.0
-    for k in range(n):
-        w = 1.0 if (k == 0 or k == n - 1) else 2.0
-        noise_sum += w * noise[k]
-        d = power[k] - noise[k]
-        if d > 0.0:
-            speech_sum += w * d
-    prob = 0.0
-    for k in range(lo, hi):
-        prob += p[k]
-    stats[ST_NOISE] = noise_sum * params[P_POWER_NORM]
-    stats[ST_SPEECH] = speech_sum * params[P_POWER_NORM]
-    stats[ST_PROB] = prob / max(hi - lo, 1)
+    frame_stats(power, noise, p, lo, hi, params[P_POWER_NORM], stats)
     omlsa_gain(xi, v, p, params[P_GAIN_MIN], gain_h1, gain)
     smooth_gain(gain, p, gain_prev, params[P_ALPHA_TIME], scratch[0])
     for k in range(n):
@@ -107,16 +123,32 @@ class NsConfig:
     ``level`` sets how deep the suppressor may cut where no speech is found:
     the gain floor is -10 / -17 / -25 / -30 dB for "low" / "moderate" / "high" /
     "very-high".
+
+    ``method`` picks the gain rule: "dsp" (IMCRA + OM-LSA per bin) or
+    "hybrid" (the minimum of that gain and the 29 band gains that the small
+    MLP of ``model`` predicts from the front end's features; weights shipped
+    in ``audio3a/ns/weights``, trained by ``bench/train_ns.py``).
     """
 
     level: str = "high"
+    method: str = DEFAULT_METHOD
 
     def build(self, sample_rate: int) -> "NoiseSuppressor":
         return NoiseSuppressor(sample_rate, self)
 
 
+@lru_cache(maxsize=None)
+def _weights():
+    from .model import load_weights
+
+    w = load_weights()
+    for a in w.values():
+        a.setflags(write=False)
+    return w
+
+
 class NoiseSuppressor(Stage):
-    """Single-channel noise suppressor (IMCRA + OM-LSA), 10 ms algorithmic delay."""
+    """Single-channel noise suppressor (IMCRA + OM-LSA, optionally ANDed with a learned band gain), 10 ms delay."""
 
     name = "ns"
     latency_ms = 10.0  # one hop of the STFT at either rate
@@ -126,6 +158,9 @@ class NoiseSuppressor(Stage):
         if config.level not in FLOOR_DB:
             names = ", ".join(repr(k) for k in FLOOR_DB)
             raise ValueError(f"NsConfig.level must be one of {names}, got {config.level!r}")
+        if config.method not in METHODS:
+            raise ValueError(f"NsConfig.method must be one of {', '.join(map(repr, METHODS))}, "
+                             f"got {config.method!r}")
         self.config = config
         self.stft = Stft(self.frame_len)
         self.latency_ms = 1000.0 * self.stft.latency_samples / self.sample_rate
@@ -155,8 +190,43 @@ class NoiseSuppressor(Stage):
         self.params[P_GLOBAL_HALF] = max(1, int(round(GLOBAL_HALF_HZ / bin_hz)))
         self._stats = np.zeros(N_STATS)
         self._out = np.zeros(self.frame_len, np.float32)
+        self._learned = config.method == "hybrid"
+        if self._learned:
+            self._setup_learned()
+
+    def _setup_learned(self):
+        from .features import FrontEnd
+
+        self.front = FrontEnd(self.sample_rate, self.params[P_XI_MIN])
+        self.stft = self.front.stft
+        self.power = self.front.power
+        self.gain_dsp = np.ones(self.stft.n_bins)
+        self._dsp_params = np.array([self.params[P_ALPHA_TIME], self.params[P_BAND_LO],
+                                     self.params[P_BAND_HI], self.params[P_GLOBAL_HALF]])
+        w = _weights()
+        self._mlp = tuple(w[k] for k in ("w1", "b1", "w2", "b2", "w3", "b3"))
+        self.hidden = (np.zeros(w["w1"].shape[0], np.float32), np.zeros(w["w2"].shape[0], np.float32))
+        self.band_gain = np.ones(w["w3"].shape[0], np.float32)
+        self.band_gain_prev = np.zeros(w["w3"].shape[0], np.float32)
+
+    def _process_learned(self, x):
+        fe = self.front
+        s = fe.stft
+        hybrid_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, fe.power,
+                     fe.state, fe.ring, fe.counters, fe.scratch, fe.gamma, fe.xi, fe.v, fe.q, fe.p,
+                     fe.xi_min, fe.band_lo, fe.band_frac, fe.band_norm, fe.n_pool, fe.power_norm,
+                     fe.work, fe.hist, fe.feat, *self._mlp, self.hidden[0], self.hidden[1],
+                     self.band_gain, self.band_gain_prev, self.params[P_GAIN_MIN], RELEASE,
+                     self.gamma, self.xi, self.v, self.q, self.p, self.gain_h1, self.gain_prev,
+                     self.zeta, self.frame_state, self.presence, self.scratch, self._dsp_params,
+                     self.gain_dsp, self.gain)
+        frame_stats(fe.power, fe.state[imcra.NOISE], fe.p, int(self.params[P_BAND_LO]),
+                    int(self.params[P_BAND_HI]), self.params[P_POWER_NORM], self._stats)
+        return self._out
 
     def _process(self, x: np.ndarray) -> np.ndarray:
+        if self._learned:
+            return self._process_learned(x)
         s = self.stft
         ns_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, self.power,
                  self.state, self.ring, self.counters, self.scratch, self.gamma, self.xi, self.v,
@@ -172,6 +242,13 @@ class NoiseSuppressor(Stage):
             a[...] = 0
         self.gain[:] = 1.0
         self.gain_prev[:] = 1.0
+        if self._learned:
+            self.front.reset()
+            for h in self.hidden:
+                h[:] = 0.0
+            self.band_gain[:] = 1.0
+            self.band_gain_prev[:] = 0.0
+            self.gain_dsp[:] = 1.0
 
     @property
     def stats(self) -> NsStats:
