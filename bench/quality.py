@@ -160,7 +160,7 @@ def run(quick: bool = False, only=None, out=None, plots: bool = True, verbose: b
         elif res.get("skipped"):
             text += f"skipped: {res['skipped']}\n"
         elif res.get("markdown") is not None:
-            text += res["markdown"].rstrip() + f"\n\n(printed by {module}.main in {res['seconds']:.1f} s)\n"
+            text += res["markdown"].rstrip() + f"\n\n(printed by {res['module']}.main in {res['seconds']:.1f} s)\n"
         else:
             text += markdown_table(res["rows"], res.get("columns"))
             text += f"\n({len(res['rows'])} rows in {res['seconds']:.1f} s)\n"

@@ -67,13 +67,17 @@ def test_modules_run_side_by_side_in_fresh_processes(monkeypatch, tmp_path):
     (src / "a3a_side_one.py").write_text("import os\nTITLE = 'one'\n"
                                          "def run(quick=False):\n    return [dict(pid=os.getpid(), quick=quick)]\n")
     (src / "a3a_side_two.py").write_text("def run():\n    raise ValueError('two broke')\n")
+    (src / "a3a_side_three.py").write_text("def main(argv):\n    print('| x | y |')\n    return 0\n")
     monkeypatch.syspath_prepend(str(src))
-    monkeypatch.setattr(quality, "discover", lambda only=None: {"one": "a3a_side_one", "two": "a3a_side_two"})
+    monkeypatch.setattr(quality, "discover", lambda only=None: {"one": "a3a_side_one", "two": "a3a_side_two",
+                                                               "three": "a3a_side_three"})
     res = quality.run(quick=True, out=tmp_path / "out", verbose=False, plots=False, jobs=2)
-    assert list(k for k in res if not k.startswith("_")) == ["one", "two"]
+    assert list(k for k in res if not k.startswith("_")) == ["one", "two", "three"]
     assert res["one"]["rows"][0]["quick"] is True and res["one"]["title"] == "one"
     assert res["one"]["rows"][0]["pid"] != __import__("os").getpid()
     assert "ValueError: two broke" in res["two"]["error"]
+    md = (tmp_path / "out" / "quality.md").read_text()
+    assert "| x | y |" in md and "printed by a3a_side_three.main" in md
 
 
 def test_loss_field_variants():
