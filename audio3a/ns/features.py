@@ -25,11 +25,11 @@ import numpy as np
 from .._jit import kernel
 from . import noise_psd as imcra
 from .bands import N_BANDS, pool_bands
+from .gain import decision_directed
 from .noise_psd import imcra_smoothing, noise_update, speech_absence_prob, speech_presence_prob
 from .stft import stft_analysis
 
 N_FEATURES = 7 * N_BANDS
-DD_ALPHA = 0.92
 A_CLIP = (-3.0, 8.0)     # log10 band SNR range kept
 X_CLIP = (-3.0, 6.0)
 E_FLOOR = 1e-14          # band energy per sample floor for the shape (-140 dB)
@@ -47,26 +47,6 @@ H_A1 = 0
 H_A2 = 1
 H_D1 = 2
 N_HIST = 3
-
-
-@kernel
-def wiener_dd(power, noise, xi_min, gamma, xi, v):
-    """Decision-directed a-priori SNR with the previous frame's Wiener gain (in place).
-
-    On entry ``gamma`` and ``xi`` hold the previous frame's values.
-    """
-    for k in range(power.shape[0]):
-        g = power[k] / noise[k]
-        ml = g - 1.0
-        if ml < 0.0:
-            ml = 0.0
-        w = xi[k] / (1.0 + xi[k])
-        x = DD_ALPHA * w * w * gamma[k] + (1.0 - DD_ALPHA) * ml
-        if x < xi_min:
-            x = xi_min
-        gamma[k] = g
-        xi[k] = x
-        v[k] = g * x / (1.0 + x)
 
 
 @kernel
@@ -128,7 +108,11 @@ def front_end(x, plan, window, history, frame, spec, power, state, ring, counter
         power[k] = c.real * c.real + c.imag * c.imag
     imcra_smoothing(power, state, ring, counters, scratch)
     noise = state[imcra.NOISE]
-    wiener_dd(power, noise, xi_min, gamma, xi, v)
+    # the suppressor's decision-directed recursion (in place), with the previous Wiener gain
+    wiener = scratch[0]          # free again after imcra_smoothing
+    for k in range(xi.shape[0]):
+        wiener[k] = xi[k] / (1.0 + xi[k])
+    decision_directed(power, noise, wiener, gamma, xi_min, gamma, xi, v)
     speech_absence_prob(power, state, q)
     speech_presence_prob(q, xi, v, p)
     band_features(power, noise, xi, p, band_lo, band_frac, band_norm, n_pool, power_norm, work, hist, feat)
