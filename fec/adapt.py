@@ -354,10 +354,20 @@ def residual_loss(scheme, loss_rate, mean_burst=None):
     if scheme.kind in ("xor", "rs"):
         return mds_residual_loss_ge(scheme.k, scheme.m, L, b, scheme.interleave)
     p_gb, p_bg = ge_transitions(L, b)
-    P = np.array([[1.0 - p_gb, p_gb], [p_bg, 1.0 - p_bg]])
-    out, prev = L, 0
-    for d in scheme.distances:
-        out *= np.linalg.matrix_power(P, d - prev)[1, 1]
+    return _red_residual(L, p_gb, p_bg, scheme.distances)
+
+
+def _red_residual(loss_rate, p_gb, p_bg, distances, stay=None):
+    """RED: ``pi_B * prod_i (P^(d_i - d_{i-1}))_BB`` (module docstring); ``stay`` caches the
+    ``(P^n)_BB`` of one channel across schemes."""
+    stay = {} if stay is None else stay
+    out, prev = loss_rate, 0
+    for d in distances:
+        n = d - prev
+        if n not in stay:
+            P = np.array([[1.0 - p_gb, p_gb], [p_bg, 1.0 - p_bg]])
+            stay[n] = np.linalg.matrix_power(P, n)[1, 1]
+        out *= stay[n]
         prev = d
     return float(out)
 
@@ -464,19 +474,9 @@ class _ResidualTable:
                 _residuals_kernel(self.kind, self.k, self.m, self.interleave, self.dist, p_gb, p_bg, L,
                                   self._out)
                 values = self._out.tolist()
-                if self.red:
-                    # RED exactly as ``residual_loss`` computes it (same products in the same order)
-                    P = np.array([[1.0 - p_gb, p_gb], [p_bg, 1.0 - p_bg]])
-                    stay = {}
-                    for i, dist in self.red:
-                        out, prev = L, 0
-                        for d in dist:
-                            n = d - prev
-                            if n not in stay:
-                                stay[n] = np.linalg.matrix_power(P, n)[1, 1]
-                            out *= stay[n]
-                            prev = d
-                        values[i] = float(out)
+                stay = {}
+                for i, dist in self.red:
+                    values[i] = _red_residual(L, p_gb, p_bg, dist, stay)
             self._key, self._values = key, values
         return self._values
 
