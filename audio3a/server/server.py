@@ -85,6 +85,10 @@ class ServerConfig:
     def __post_init__(self):
         if self.max_sessions < 1 or self.idle_timeout_s <= 0 or self.max_datagram_bytes < 12:
             raise ValueError("max_sessions >= 1, idle_timeout_s > 0 and max_datagram_bytes >= 12 are required")
+        if not 0.0 <= self.helper_share <= 1.0:          # also refuses NaN
+            raise ValueError(f"helper_share is a share of the sessions in [0, 1], got {self.helper_share!r}")
+        if self.stats_port is not None and not 0 <= self.stats_port <= 65535:
+            raise ValueError(f"stats_port must be a TCP port in [0, 65535] (0: a free one), got {self.stats_port!r}")
 
 
 class IdleTimeGc:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from audio3a.cli import main
 
 SPEECH = str(Path(__file__).resolve().parents[3] / "samples" / "clean_speech_16k.wav")
@@ -60,3 +62,12 @@ def test_client_bad_server_address_is_one_line_error(capsys):
 def test_serve_bad_port_is_one_line_error(capsys):
     assert main(["serve", "--port", "70000"]) == 1
     assert "--port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, word", [(["--helper-share", "1.5"], "helper_share"),
+                                        (["--helper-share", "nan"], "helper_share"),
+                                        (["--stats-port", "70000"], "stats_port")])
+def test_serve_bad_helper_share_or_stats_port_is_one_line_error(capsys, args, word):
+    assert main(["serve", *args]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and word in err[0]
