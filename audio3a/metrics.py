@@ -24,6 +24,25 @@ def _envelope(x, g):
     return out
 
 
+@kernel
+def _trailing_max(x, width):
+    """out[i] = max(x[i - width + 1 .. i]) (shorter at the start), by a monotonic deque: O(n)."""
+    n = x.shape[0]
+    out = np.empty_like(x)
+    dq = np.empty(n, np.int64)      # indices whose values decrease from head to tail
+    head = 0
+    tail = 0
+    for i in range(n):
+        while tail > head and x[dq[tail - 1]] <= x[i]:
+            tail -= 1
+        dq[tail] = i
+        tail += 1
+        if dq[head] <= i - width:
+            head += 1
+        out[i] = x[dq[head]]
+    return out
+
+
 def _f64(x) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype == np.int16:
@@ -59,24 +78,14 @@ def active_speech_level(x, sample_rate: int, margin_db: float = 15.9,
     energy = np.mean(x * x)
     hang = int(hangover_s * sample_rate)
     thresholds_db = np.arange(-100.0, 1.0, 1.0)
-    diff = np.empty(thresholds_db.size)
-    levels = np.empty(thresholds_db.size)
-    env_db = 20 * np.log10(env + _EPS)
-    for j, c_db in enumerate(thresholds_db):
-        above = env_db >= c_db
-        if hang > 0 and above.any():
-            # extend each active run by the hangover: a sample is active if any
-            # sample in the previous `hang` samples was above the threshold
-            csum = np.concatenate([[0], np.cumsum(above)])
-            idx = np.arange(1, n + 1)
-            above = (csum[idx] - csum[np.maximum(idx - hang - 1, 0)]) > 0
-        activity = above.mean()
-        if activity <= 0:
-            levels[j] = -np.inf
-            diff[j] = -np.inf
-            continue
-        levels[j] = 10 * np.log10(energy / activity + _EPS)
-        diff[j] = levels[j] - c_db
+    # with the hangover a sample is active at threshold c when any of the last
+    # hang + 1 envelope samples reaches c, i.e. when their maximum does: one
+    # trailing maximum, sorted once, gives the activity of every threshold
+    env_db = 20 * np.log10(_trailing_max(env, hang + 1) + _EPS)
+    activity = 1.0 - np.searchsorted(np.sort(env_db), thresholds_db, side="left") / n
+    with np.errstate(divide="ignore"):
+        levels = np.where(activity > 0, 10 * np.log10(energy / np.maximum(activity, 1e-300) + _EPS), -np.inf)
+    diff = levels - thresholds_db
     ok = np.where(np.isfinite(diff) & (diff <= margin_db))[0]
     if ok.size == 0:
         return rms_db(x), 1.0
