@@ -50,7 +50,7 @@ import numpy as np
 
 from ._jit import kernel
 from .packet import PAYLOAD, PacketError
-from .payload import deliver, payload_buffer
+from .payload import _pcm16, deliver, payload_buffer
 
 __all__ = ["Apc4", "APC4", "ORDER", "SUBFRAMES"]
 
@@ -121,109 +121,104 @@ def _decode(codes, gains, a, first, n, out):
 
 
 @kernel
+def _code_span(s, a, w, t0, t1, step, x, e, codes, bound):
+    """Closed-loop coding of samples t0..t1-1 with quantizer ``step``: writes the codes, the
+    reconstruction ``x[t]`` and the coding error ``e[t] = x[t] - s[t]`` (the history before t0
+    is read from them); returns the squared error, or stops as soon as it exceeds ``bound``.
+    The quantizer input is ``r = s - pred + sum_i w_i e[t-1-i]`` (noise feedback)."""
+    p = w.shape[0]
+    tot = 0.0
+    for t in range(t0, t1):
+        m = t if t < p else p
+        pred = s[0]
+        fb = 0.0
+        if t > 0:
+            pred = 0.0
+            for i in range(m):
+                pred += a[m - 1, i] * x[t - 1 - i]
+                fb += w[i] * e[t - 1 - i]
+        r = np.float64(s[t]) - pred + fb
+        c = int(np.floor(r / step + 8.0))
+        if c < 0:
+            c = 0
+        elif c > 15:
+            c = 15
+        xt = pred + (np.float64(c) - 7.5) * step
+        if t == 0:
+            xt = s[0]
+            c = 0
+        if xt > _HI:
+            xt = _HI
+        elif xt < -1.0:
+            xt = -1.0
+        d = xt - np.float64(s[t])
+        tot += d * d
+        if tot > bound:
+            return tot
+        x[t] = xt
+        e[t] = d
+        if t & 1:
+            codes[t >> 1] |= c
+        else:
+            codes[t >> 1] = c << 4
+    return tot
+
+
+@kernel
 def _encode(s, a, af, gamma, gains, codes, recon):
-    """Closed-loop coding with noise feedback; picks each subframe's gain (two passes)."""
+    """Closed-loop coding with noise feedback; each subframe's gain is the best of eight around
+    the level of its residual (estimated as if the coding were exact from there on)."""
     p = af.shape[0]
     n = s.shape[0]
     nsub = gains.shape[0]
     sub = n // nsub
-    hist = np.zeros(p)
-    err = np.zeros(p)             # err[0] = e[t-1] (recon - input)
+    x = np.empty(n)               # reconstruction so far (the predictor's history)
+    e = np.empty(n)               # coding errors so far (the noise feedback's history)
     w = np.empty(p)
     g_ = 1.0
     for i in range(p):
         g_ *= gamma
         w[i] = af[i] * g_
     for k in range(nsub):
-        # quantizer input of the subframe if the coding were exact from here on (gain estimate)
-        h2 = hist.copy()
-        e2 = err.copy()
+        t0 = k * sub
+        t1 = t0 + sub
+        # the residual if the coding were exact from t0 on: the signal as history, no new errors
         acc = 0.0
-        for t in range(k * sub, (k + 1) * sub):
-            pred = s[0] if t == 0 else _predict(a, h2, t)
+        for t in range(t0, t1):
+            m = t if t < p else p
+            pred = s[0]
             fb = 0.0
-            for i in range(p):
-                fb += w[i] * e2[i]
+            if t > 0:
+                pred = 0.0
+                inside = min(t - t0, m)            # taps on samples of this subframe
+                for i in range(inside):
+                    pred += a[m - 1, i] * s[t - 1 - i]
+                for i in range(inside, m):
+                    pred += a[m - 1, i] * x[t - 1 - i]
+                for i in range(inside, m):
+                    fb += w[i] * e[t - 1 - i]
             r = np.float64(s[t]) - pred + fb
             acc += r * r
-            for i in range(p - 1, 0, -1):
-                h2[i] = h2[i - 1]
-                e2[i] = e2[i - 1]
-            h2[0] = np.float64(s[t])
-            e2[0] = 0.0
         rms = np.sqrt(acc / sub)
-        best_g = 0
-        best_err = np.inf
         g0 = 0
         if rms > 0:
             g0 = int(np.floor(8.0 * (np.log2(0.35 * rms) + 16.0)))
-        # try a few gains around the estimate in the real closed loop, keep the best
-        for g in range(g0 - 3, g0 + 5):
+        # the squared error is not unimodal in the gain: try all eight, the likeliest first, and
+        # stop a trial once its error passes the best so far (the same choice as trying all in full)
+        best_g = 0                 # (also when every candidate lies below 0)
+        best_err = np.inf
+        for j in range(8):
+            g = g0 + ((j + 1) >> 1 if j & 1 else -(j >> 1))        # g0, g0+1, g0-1, g0+2, ... g0+4
             if g < 0 or g > 255:
                 continue
-            step = 2.0 ** (np.float64(g) / 8.0 - 16.0)
-            h2 = hist.copy()
-            e2 = err.copy()
-            tot = 0.0
-            for t in range(k * sub, (k + 1) * sub):
-                pred = s[0] if t == 0 else _predict(a, h2, t)
-                fb = 0.0
-                for i in range(p):
-                    fb += w[i] * e2[i]
-                r = np.float64(s[t]) - pred + fb
-                c = int(np.floor(r / step + 8.0))
-                if c < 0:
-                    c = 0
-                elif c > 15:
-                    c = 15
-                x = pred + (np.float64(c) - 7.5) * step
-                if t == 0:
-                    x = s[0]
-                if x > _HI:
-                    x = _HI
-                elif x < -1.0:
-                    x = -1.0
-                d = x - np.float64(s[t])
-                tot += d * d
-                for i in range(p - 1, 0, -1):
-                    h2[i] = h2[i - 1]
-                    e2[i] = e2[i - 1]
-                h2[0] = x
-                e2[0] = d
-            if tot < best_err:
+            tot = _code_span(s, a, w, t0, t1, 2.0 ** (np.float64(g) / 8.0 - 16.0), x, e, codes, best_err)
+            if tot < best_err or (tot == best_err and g < best_g):
                 best_err = tot
                 best_g = g
         gains[k] = best_g
-        step = 2.0 ** (np.float64(best_g) / 8.0 - 16.0)
-        for t in range(k * sub, (k + 1) * sub):
-            pred = s[0] if t == 0 else _predict(a, hist, t)
-            fb = 0.0
-            for i in range(p):
-                fb += w[i] * err[i]
-            r = np.float64(s[t]) - pred + fb
-            c = int(np.floor(r / step + 8.0))
-            if c < 0:
-                c = 0
-            elif c > 15:
-                c = 15
-            x = pred + (np.float64(c) - 7.5) * step
-            if t == 0:
-                x = s[0]
-                c = 0
-            if x > _HI:
-                x = _HI
-            elif x < -1.0:
-                x = -1.0
-            for i in range(p - 1, 0, -1):
-                hist[i] = hist[i - 1]
-                err[i] = err[i - 1]
-            hist[0] = x
-            err[0] = x - np.float64(s[t])
-            recon[t] = np.float32(x)
-            if t & 1:
-                codes[t >> 1] |= c
-            else:
-                codes[t >> 1] = c << 4
+        _code_span(s, a, w, t0, t1, 2.0 ** (np.float64(best_g) / 8.0 - 16.0), x, e, codes, np.inf)
+    for t in range(n):
+        recon[t] = np.float32(x[t])
 
 
 @kernel
@@ -265,6 +260,30 @@ def _analyse(x, order, k):
             return
 
 
+@kernel
+def _encode_block(x, gamma, data, recon):
+    """One frame ``x`` (float32) -> the APC4 block ``data`` (uint8, ``HEAD + n/2``) and the
+    reconstruction ``recon`` the decoder will give."""
+    n = x.shape[0]
+    s = np.empty(n)
+    for t in range(n):
+        s[t] = _pcm16(x[t]) / 32768.0
+    k = np.empty(ORDER)
+    _analyse(s, ORDER, k)
+    kq = np.empty(ORDER)
+    for i in range(ORDER):
+        b = np.rint(np.arcsin(min(max(k[i], -1.0), 1.0)) / (0.5 * np.pi) * 128.0)
+        b = min(max(b, -127.0), 127.0)
+        data[i] = np.uint8(int(b) & 0xFF)
+        kq[i] = np.sin(0.5 * np.pi * b / 128.0)
+    a = np.empty((ORDER, ORDER))
+    _step_up(kq, a)
+    first = _pcm16(x[0])
+    data[ORDER + SUBFRAMES] = (first >> 8) & 0xFF
+    data[ORDER + SUBFRAMES + 1] = first & 0xFF
+    _encode(s, a, a[ORDER - 1].copy(), gamma, data[ORDER:ORDER + SUBFRAMES], data[HEAD:], recon)
+
+
 class Apc4:
     """APC4 blocks (see the module docstring); ``encode``/``decode`` like ``PayloadFormat``."""
 
@@ -286,23 +305,10 @@ class Apc4:
     def encode_reconstructed(self, frame):
         """``(payload, the encoder's reconstruction)``: the reconstruction is what ``decode`` gives."""
         x = np.ascontiguousarray(frame, dtype=np.float32).reshape(-1)
-        self.payload_len(x.size)
-        s = np.clip(np.rint(x.astype(np.float64) * 32768.0), -32768, 32767) / 32768.0
-        k = np.empty(ORDER)
-        _analyse(s, ORDER, k)
-        kc = np.clip(np.rint(np.arcsin(np.clip(k, -1.0, 1.0)) / (0.5 * np.pi) * 128.0), -127, 127).astype(np.int8)
-        kq = np.empty(ORDER)
-        _dequant_k(kc, kq)
-        a = np.empty((ORDER, ORDER))
-        _step_up(kq, a)
-        gains = np.zeros(SUBFRAMES, np.uint8)
-        codes = np.zeros(x.size // 2, np.uint8)
+        data = np.empty(self.payload_len(x.size), np.uint8)
         recon = np.empty(x.size, np.float32)
-        _encode(s, a, a[ORDER - 1].copy(), self.gamma, gains, codes, recon)
-        first = int(np.rint(s[0] * 32768.0))
-        data = (kc.view(np.uint8).tobytes() + gains.tobytes() + (first & 0xFFFF).to_bytes(2, "big")
-                + codes.tobytes())
-        return data, recon
+        _encode_block(x, self.gamma, data, recon)
+        return data.tobytes(), recon
 
     def decode(self, payload, out=None):
         buf = payload_buffer(payload)
