@@ -82,7 +82,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._jit import kernel
-from .bounds import mds_residual_loss_ge
+from .bounds import mds_residual, mds_residual_loss_ge
 from .channel import ge_transitions
 
 __all__ = ["FeedbackError", "LossReport", "LossCounter", "Scheme", "parse_scheme", "residual_loss",
@@ -373,25 +373,23 @@ def _red_residual(loss_rate, p_gb, p_bg, distances, stay=None):
 
 
 @kernel
-def _residuals_kernel(kind, k, m, interleave, dist, p_gb, p_bg, loss_rate, out):
+def _residuals_kernel(kind, k, m, interleave, p_gb, p_bg, loss_rate, out):
     """``residual_loss`` of the block codes (kind 1) and ``none`` (kind 0) on the Gilbert chain
-    ``(p_gb, p_bg)``: the forward recursion of ``fec.bounds.mds_residual_loss_markov`` (loss
-    probability 0 in the Good state, 1 in the Bad state) on scalars; kind 2 (RED) is left to the
-    caller."""
-    a, b = p_gb, p_bg
-    if a + b == 0.0:
-        s0, s1 = 0.5, 0.5
-    else:
-        s0, s1 = b / (a + b), a / (a + b)
+    ``(p_gb, p_bg)`` (``fec.bounds.mds_residual``, loss probability 0 in the Good state and 1 in
+    the Bad one), all in one call; kind 2 (RED) is left to the caller."""
     kmax = 1
     mmax = 1
     for c in range(kind.size):
         kmax = max(kmax, k[c])
         mmax = max(mmax, m[c])
-    f0 = np.empty((kmax + 1, mmax + 1))
-    f1 = np.empty((kmax + 1, mmax + 1))
-    g0 = np.empty((kmax + 1, mmax + 1))
-    g1 = np.empty((kmax + 1, mmax + 1))
+    f = np.empty((2, kmax + 1, mmax + 1))
+    g = np.empty((2, kmax + 1, mmax + 1))
+    loss_prob = np.array([0.0, 1.0])
+    start = np.array([0.5, 0.5])
+    if p_gb + p_bg > 0.0:
+        start[0], start[1] = p_bg / (p_gb + p_bg), p_gb / (p_gb + p_bg)
+    one = np.array([[1.0 - p_gb, p_gb], [p_bg, 1.0 - p_bg]])
+    step = np.empty((2, 2))
     for c in range(kind.size):
         if kind[c] == 0:
             out[c] = loss_rate
@@ -399,43 +397,14 @@ def _residuals_kernel(kind, k, m, interleave, dist, p_gb, p_bg, loss_rate, out):
         if kind[c] != 1:
             out[c] = 0.0
             continue
-        kk, mm = k[c], m[c]
-        # P^interleave
-        t00, t01, t10, t11 = 1.0 - a, a, b, 1.0 - b
+        step[:] = one                              # P^interleave
         for _ in range(interleave[c] - 1):
-            t00, t01, t10, t11 = (t00 * (1.0 - a) + t01 * b, t00 * a + t01 * (1.0 - b),
-                                  t10 * (1.0 - a) + t11 * b, t10 * a + t11 * (1.0 - b))
-        for j in range(kk + 1):
-            for q in range(mm + 1):
-                f0[j, q] = 0.0
-                f1[j, q] = 0.0
-        f0[0, 0] = s0
-        f1[0, 0] = s1
-        for i in range(kk + mm):
-            # Good state: nothing lost; Bad state: this packet lost (media count for i < k, else repair)
-            for j in range(kk + 1):
-                for q in range(mm + 1):
-                    g0[j, q] = f0[j, q]
-                    if i < kk:
-                        g1[j, q] = f1[j - 1, q] if j > 0 else 0.0
-                    else:
-                        g1[j, q] = f1[j, q - 1] if q > 0 else 0.0
-            if i + 1 < kk + mm:
-                for j in range(kk + 1):
-                    for q in range(mm + 1):
-                        f0[j, q] = g0[j, q] * t00 + g1[j, q] * t10
-                        f1[j, q] = g0[j, q] * t01 + g1[j, q] * t11
-            else:
-                for j in range(kk + 1):
-                    for q in range(mm + 1):
-                        f0[j, q] = g0[j, q]
-                        f1[j, q] = g1[j, q]
-        total = 0.0
-        for j in range(kk + 1):
-            for q in range(mm + 1):
-                if j + q > mm:
-                    total += j * (f0[j, q] + f1[j, q])
-        out[c] = total / kk
+            s00 = step[0, 0] * one[0, 0] + step[0, 1] * one[1, 0]
+            s01 = step[0, 0] * one[0, 1] + step[0, 1] * one[1, 1]
+            s10 = step[1, 0] * one[0, 0] + step[1, 1] * one[1, 0]
+            s11 = step[1, 0] * one[0, 1] + step[1, 1] * one[1, 1]
+            step[0, 0], step[0, 1], step[1, 0], step[1, 1] = s00, s01, s10, s11
+        out[c] = mds_residual(k[c], m[c], step, loss_prob, start, f, g)
 
 
 class _ResidualTable:
@@ -449,13 +418,11 @@ class _ResidualTable:
         self.k = np.zeros(n, np.int64)
         self.m = np.zeros(n, np.int64)
         self.interleave = np.ones(n, np.int64)
-        self.dist = np.zeros((n, max([len(s.distances) for s in schemes] + [1])), np.int64)
         for i, s in enumerate(schemes):
             if s.kind in ("xor", "rs"):
                 self.kind[i], self.k[i], self.m[i], self.interleave[i] = 1, s.k, s.m, s.interleave
             elif s.kind == "red":
                 self.kind[i] = 2
-                self.dist[i, :len(s.distances)] = s.distances
         self._out = np.empty(n)
         self._key = None
         self._values = None
@@ -471,7 +438,7 @@ class _ResidualTable:
                 values = [0.0] * len(self._out)
             else:
                 p_gb, p_bg = ge_transitions(L, b)
-                _residuals_kernel(self.kind, self.k, self.m, self.interleave, self.dist, p_gb, p_bg, L,
+                _residuals_kernel(self.kind, self.k, self.m, self.interleave, p_gb, p_bg, L,
                                   self._out)
                 values = self._out.tolist()
                 stay = {}

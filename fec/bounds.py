@@ -27,6 +27,7 @@ from math import comb
 
 import numpy as np
 
+from ._jit import kernel
 from .channel import ge_transitions
 
 __all__ = ["mds_residual_loss_bernoulli", "mds_residual_loss_ge", "mds_residual_loss_markov",
@@ -56,26 +57,63 @@ def mds_residual_loss_bernoulli(k, m, p):
     return total / k
 
 
-def _joint_media_repair(k, m, transition, loss_prob, start):
-    """Joint law ``f[j, q]`` of media lost ``j`` and repair lost ``q`` over one block of an HMM.
+@kernel
+def joint_media_repair(k, m, step, loss_prob, start, f, g):
+    """Joint law ``f[s, j, q]`` (last packet's state ``s``, media lost ``j``, repair lost ``q``) of
+    one block of ``k`` media then ``m`` repair packets on a two-state hidden Markov loss channel.
 
-    ``transition[s, s']`` is the state step between consecutive block packets,
-    ``loss_prob[s]`` the loss probability in state ``s``, ``start`` the state
-    distribution of the first packet.
+    ``step[s, s']`` is the state step between consecutive block packets, ``loss_prob[s]`` the
+    loss probability in state ``s``, ``start`` the state distribution of the first packet;
+    ``f`` and ``g`` are scratch of at least ``(2, k + 1, m + 1)``, the law is written in ``f``.
+    Forward recursion: a packet is lost with ``loss_prob[s]`` (media count for the first ``k``),
+    then the state steps with ``step``.
     """
-    f = np.zeros((2, k + 1, m + 1))
-    f[:, 0, 0] = start
+    for s in range(2):
+        for j in range(k + 1):
+            for q in range(m + 1):
+                f[s, j, q] = 0.0
+        f[s, 0, 0] = start[s]
     for i in range(k + m):
-        lost = f * loss_prob[:, None, None]
-        kept = f * (1.0 - loss_prob)[:, None, None]
-        if i < k:
-            kept[:, 1:, :] += lost[:, :-1, :]
-        else:
-            kept[:, :, 1:] += lost[:, :, :-1]
-        f = kept
+        for s in range(2):
+            h = loss_prob[s]
+            for j in range(k + 1):
+                for q in range(m + 1):
+                    if i < k:
+                        lost = f[s, j - 1, q] if j > 0 else 0.0
+                    else:
+                        lost = f[s, j, q - 1] if q > 0 else 0.0
+                    g[s, j, q] = f[s, j, q] * (1.0 - h) + lost * h
         if i + 1 < k + m:
-            f = np.einsum("sjq,st->tjq", f, transition)
-    return f.sum(axis=0)
+            for j in range(k + 1):
+                for q in range(m + 1):
+                    f[0, j, q] = g[0, j, q] * step[0, 0] + g[1, j, q] * step[1, 0]
+                    f[1, j, q] = g[0, j, q] * step[0, 1] + g[1, j, q] * step[1, 1]
+        else:
+            for s in range(2):
+                for j in range(k + 1):
+                    for q in range(m + 1):
+                        f[s, j, q] = g[s, j, q]
+
+
+@kernel
+def mds_residual(k, m, step, loss_prob, start, f, g):
+    """``R = E[J 1{J + Q > m}] / k`` from ``joint_media_repair`` (same arguments)."""
+    joint_media_repair(k, m, step, loss_prob, start, f, g)
+    total = 0.0
+    for j in range(k + 1):
+        for q in range(m + 1):
+            if j + q > m:
+                total += j * (f[0, j, q] + f[1, j, q])
+    return total / k
+
+
+def _stationary(P):
+    a, b = P[0, 1], P[1, 0]
+    return np.array([0.5, 0.5]) if a + b == 0 else np.array([b, a]) / (a + b)
+
+
+def _scratch(k, m):
+    return np.empty((2, k + 1, m + 1)), np.empty((2, k + 1, m + 1))
 
 
 def mds_residual_loss_markov(k, m, transition, loss_prob, interleave=1):
@@ -91,14 +129,8 @@ def mds_residual_loss_markov(k, m, transition, loss_prob, interleave=1):
     h = np.asarray(loss_prob, dtype=np.float64)
     if P.shape != (2, 2) or h.shape != (2,) or not np.allclose(P.sum(axis=1), 1.0):
         raise ValueError("transition must be a 2x2 row-stochastic matrix and loss_prob two probabilities")
-    # stationary distribution of the chain
-    a, b = P[0, 1], P[1, 0]
-    start = np.array([0.5, 0.5]) if a + b == 0 else np.array([b, a]) / (a + b)
     step = np.linalg.matrix_power(P, int(interleave))
-    f = _joint_media_repair(k, m, step, h, start)
-    j = np.arange(k + 1)[:, None]
-    q = np.arange(m + 1)[None, :]
-    return float((j * (j + q > m) * f).sum() / k)
+    return float(mds_residual(k, m, step, h, _stationary(P), *_scratch(k, m)))
 
 
 def _gilbert(loss_rate, mean_burst):
@@ -119,9 +151,9 @@ def block_failure_probability_ge(k, m, loss_rate, mean_burst, interleave=1):
     """P(more than ``m`` of the ``k + m`` packets of a block are lost) on the Gilbert channel."""
     k, m = _check_code(k, m)
     P, h = _gilbert(loss_rate, mean_burst)
-    a, b = P[0, 1], P[1, 0]
-    start = np.array([0.5, 0.5]) if a + b == 0 else np.array([b, a]) / (a + b)
-    f = _joint_media_repair(k, m, np.linalg.matrix_power(P, int(interleave)), h, start)
+    f, g = _scratch(k, m)
+    joint_media_repair(k, m, np.linalg.matrix_power(P, int(interleave)), h, _stationary(P), f, g)
+    f = f.sum(axis=0)
     j = np.arange(k + 1)[:, None]
     q = np.arange(m + 1)[None, :]
     return float(f[(j + q) > m].sum())
