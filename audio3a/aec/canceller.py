@@ -90,8 +90,8 @@ def filter_pair_step(base, part_m, part_s, update_weights, spectra, power, energ
 
 
 @kernel
-def suppress_step(E, Xal, Xal2, e_time, eta, residual_ratio, Xcur2, w_init, use_mic, d, pad, Dblk, Yh, D, D2,
-                  nl, beta, g_min, release, echo_decay, block_scale, smooth, spectra, G, kernel_taps, phase,
+def suppress_step(E, Xal, Xal2, e_time, eta, residual_ratio, Xcur2, w_init, use_mic, d, pad, Dblk, D, D2,
+                  nl, beta, g_min, release, echo_decay, window_scale, smooth, spectra, G, kernel_taps, phase,
                   plan, reals, noise, cn_scale, cn_rise, rng_state, out, env_decay, init_extra_db):
     """``suppressor.suppress_frame`` with the per-frame arguments first (the state: one tuple).
 
@@ -108,8 +108,8 @@ def suppress_step(E, Xal, Xal2, e_time, eta, residual_ratio, Xcur2, w_init, use_
         rfft(plan, pad, Dblk)
         E = Dblk
         e_time = d
-    return suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, release, echo_decay,
-                          residual_ratio, block_scale, smooth, spectra, G, kernel_taps, phase, plan, reals,
+    return suppress_frame(E, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, release, echo_decay,
+                          residual_ratio, window_scale, smooth, spectra, G, kernel_taps, phase, plan, reals,
                           noise, cn_scale, cn_rise, rng_state, out, Xcur2, w_init, env_decay, init_extra_db)
 
 
@@ -239,8 +239,8 @@ class EchoCanceller(RenderStage):
                              shadow.W, shadow.spec, shadow.time, shadow.block, shadow.bins, shadow._g,
                              self._Yh, self._leak, self._leak_state, self._beta0, main.gain_scale, self._delta,
                              main.alpha, self._kal)
-        self._sup_args = (self._d, self._pad, self._Dblk, self._Yh, self._D, self._D2, sup.nl, sup.beta, sup.g_min, sup.release, sup.echo_decay,
-                          sup.block_scale, sup.smooth, sup.spectra, sup.G, sup.kernel_taps, sup.phase, sup.plan,
+        self._sup_args = (self._d, self._pad, self._Dblk, self._D, self._D2, sup.nl, sup.beta, sup.g_min, sup.release, sup.echo_decay,
+                          sup.window_scale, sup.smooth, sup.spectra, sup.G, sup.kernel_taps, sup.phase, sup.plan,
                           sup.reals, cng.noise, cng.scale, cng.rise, cng.rng_state, self._out, sup.env_decay,
                           sup.init_extra_db)
         self.reset()

@@ -1,10 +1,17 @@
 """Residual echo suppressor: per-bin gain on the linear-filter error, applied as a short FIR.
 
 Residual echo power per bin k is predicted from the linear echo estimate
-Y_hat and the render/capture coherence:
+Y_hat and the render/capture coherence. The error and echo-estimate spectra E, Y_hat
+are those of the last N samples (the FIR's input history; Y_hat = mic - error) under a
+periodic Hann window shifted towards the recent samples (``hann_spectrum``, three taps
+on the rectangular spectra the stage has anyway): on the B-sample block spectra the gains were coarser and noisier,
+and even an oracle Wiener gain reached only PESQ 2.14 in double talk against 2.33
+with (unshifted) Hann-windowed spectra (bench DT scenarios).
 
     S_yy,k = max(|Y_hat_k|^2, r S_yy,k)          (echo envelope with reverberant release r)
-    R_k    = eta S_yy,k + nl (1 - t) <S_yy>_k  +  coh_k S_dd,k rho  +  w (B/N) S_xx,k^peak
+    R_k    = eta S_yy,k + nl (1 - t) <S_yy>_k  +  coh_k S_dd,k rho c  +  w c S_xx,k^peak
+
+(c = sum_n w_n^2 / N = 3/8 puts the N-sample mic and far spectra on the windowed footing)
 
 * ``eta``: the filter's leakage (residual / echo estimate, ``filter.leakage_update``);
 * ``nl`` (default -12 dB): loudspeaker nonlinearity and late reverberation the
@@ -15,7 +22,7 @@ Y_hat and the render/capture coherence:
   suppressor), times rho = 10^(-ERLE/10), the residual ratio of the linear filter
   measured in far-end single talk: before the filter has converged this term
   carries the suppression;
-* w (B/N) S_xx^peak, the initial phase: until the linear filter has shown some
+* w c S_xx^peak, the initial phase: until the linear filter has shown some
   ERLE in far-end single talk (``AecConfig.init_erle_db``) the echo is assumed
   as loud as the far end's recent peak power (per bin, decaying 10 dB/s, so the
   unknown bulk delay is covered), like the conservative initial state of WebRTC
@@ -23,9 +30,11 @@ Y_hat and the render/capture coherence:
   the floor is ``init_extra_db`` lower while w > 0.
 
 Gain: power subtraction with an overdrive that grows with the echo share of
-the bin, r = R_k / S_ee,k:  G_k = 1 - (1 + (beta - 1) min(1, 3 r)) r, so bins
+the bin, r = R_k / S_ee,k:  G_k = 1 - (1 + (beta - 1) min(1, r)) r, so bins
 dominated by echo are cut hard while bins dominated by the near end lose
-little; instant attack, smoothed release. Its floor is G_min (``suppression_db``,
+little (a ramp reaching full overdrive at r = 1/3 cut mixed near-end/echo bins
+in double talk: AECMOS degradation 3.32 vs 3.35, PESQ 1.88 vs 1.91 with the ramp
+to r = 1, both with the unshifted window); instant attack, smoothed release. Its floor is G_min (``suppression_db``,
 -20 dB by default: deeper floors gate the near end in double talk for little
 gain, since comfort noise fills the removed bins anyway) in far-end single
 talk and -12 dB in double talk, with the double-talk weight
@@ -51,12 +60,15 @@ from .comfort_noise import add_comfort_noise, noise_update
 
 @kernel(fastmath=True)
 def suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay, residual_ratio,
-                     block_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth, Xcur2, Senv, w_init, env_decay,
+                     window_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth, Xcur2, Senv, w_init, env_decay,
                      init_extra_db):
     """Per-bin gain G_k (see the module docstring); updates the smoothed spectra in place.
 
-    Returns the echo share of the mic, sum_k coh_k S_dd,k / sum_k S_dd,k: near 1 when the
-    mic is far-end echo, low in double talk or near-end single talk.
+    ``E``, ``Yh``: Hann-windowed spectra of the last N samples of the error and of the echo
+    estimate (``hann_spectrum``); ``window_scale`` = sum_n w_n^2 / N converts the N-sample
+    spectra Sdd, Senv to their footing. Returns the echo share of the mic,
+    sum_k coh_k S_dd,k / sum_k S_dd,k: near 1 when the mic is far-end echo, low in double
+    talk or near-end single talk.
     """
     n = E.shape[0]
     pred = 0.0
@@ -107,16 +119,16 @@ def suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay,
         # initial phase: the far end's recent peak power, as if the echo path had no loss
         dec = env_decay * Senv[k]
         Senv[k] = Xcur2[k] if Xcur2[k] > dec else dec
-        r += w_init * block_scale * Senv[k]
+        r += w_init * window_scale * Senv[k]
         # linearly predictable echo not yet removed by the filter
         if Sxx[k] > 1e-30 and Sdd[k] > 1e-30:
             coh = Sxd[k] / (Sxx[k] * Sdd[k])
             if coh > 1.0:
                 coh = 1.0
-            r += coh * Sdd[k] * block_scale * residual_ratio
-        # overdrive only where echo dominates: beta_eff runs from 1 (r -> 0) to beta (r >= 1/3)
+            r += coh * Sdd[k] * window_scale * residual_ratio
+        # overdrive only where echo dominates: beta_eff runs from 1 (r -> 0) to beta (r >= 1)
         ratio = r / (See[k] + 1e-30)
-        b = 3.0 * ratio
+        b = ratio
         if b > 1.0:
             b = 1.0
         g = 1.0 - (1.0 + (beta - 1.0) * b) * ratio
@@ -126,6 +138,23 @@ def suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay,
             g = G[k] + release * (g - G[k])
         G[k] = g
     return share
+
+
+@kernel(fastmath=True)
+def hann_spectrum(X, Xw):
+    """Spectrum of the frame under a circularly shifted periodic Hann window, from its
+    rectangular spectrum X: w_n = (1 - sin(2 pi n / N)) / 2 (peak at n = 3N/4, zero at N/4),
+    so Xw_k = X_k / 2 + i (X_{k-1} - X_{k+1}) / 4, with X_{-1} = conj(X_1), X_{N/2+1} = conj(X_{N/2-1}).
+
+    The shift puts the window's weight on the recent samples: the plain Hann window (peak at
+    N/2, zero at the newest sample) reacted late to near-end onsets (near-end gain in double
+    talk -3.9 dB against -2.4 dB, ``test_double_talk_keeps_near_end``).
+    """
+    n = X.shape[0]
+    for k in range(n):
+        lo = X[k - 1] if k > 0 else X[1].conjugate()
+        hi = X[k + 1] if k + 1 < n else X[n - 2].conjugate()
+        Xw[k] = 0.5 * X[k] + 0.25j * (lo - hi)
 
 
 @kernel(fastmath=True)
@@ -186,13 +215,16 @@ def push_history(hist, block):
 
 
 @kernel(fastmath=True)
-def suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, release, echo_decay,
-                   residual_ratio, block_scale, smooth, spectra, G, kernel_taps, phase, plan, reals,
+def suppress_frame(E, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, release, echo_decay,
+                   residual_ratio, window_scale, smooth, spectra, G, kernel_taps, phase, plan, reals,
                    noise, cn_scale, cn_rise, rng_state, out, Xcur2, w_init, env_decay, init_extra_db):
     """One frame of the suppressor: gains, comfort-noise tracking, FIR filtering, comfort noise.
 
-    ``spectra`` rows: cross, H, spec, H_prev, hist_spec, cn (complex); ``reals`` rows: See, Syy,
-    Sxx, Sdd, Sxd, noise-smoothed (n_bins), prev_time, far peak envelope (initial phase), hist,
+    ``E``: the error's block spectrum FFT([0 ... 0, e]) (comfort-noise tracking); ``D``: the
+    mic spectrum of the last N samples, the same span as the error history.
+
+    ``spectra`` rows: cross, H, spec, H_prev, hist_spec, cn, Ew, Yw (complex); ``reals`` rows:
+    See, Syy, Sxx, Sdd, Sxd, noise-smoothed (n_bins), prev_time, far peak envelope (initial phase), hist,
     out_time, mirrored G (n_fft), packed so the call passes few arguments. Returns the echo share of the mic and the output energy.
     """
     nb = G.shape[0]
@@ -207,18 +239,26 @@ def suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, releas
     nsm = reals[5, :nb]
     hist = reals[8]
     out_time = reals[9]
-    cross_power_update(Xal, D, cross, Sxd, smooth)
-    share = suppression_gain(E, Yh, Xal2, D2, eta, nl, beta, g_min, release, echo_decay, residual_ratio,
-                             block_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth, Xcur2, reals[7, :nb], w_init,
-                             env_decay, init_extra_db)
-    noise_update(E, nsm, noise, cn_rise)
     H_prev = spectra[3]
     hist_spec = spectra[4]
     cn = spectra[5]
+    Ew = spectra[6]
+    Yw = spectra[7]
     prev_time = reals[6]
-    gain_fir_direct(G, kernel_taps, phase, H, reals[10])
     push_history(hist, e_time)
     rfft(plan, hist, hist_spec)
+    # the gains are estimated on windowed N-sample spectra (finer and steadier than the
+    # B-sample block spectra): the error's, and the echo estimate's as mic minus error
+    hann_spectrum(hist_spec, Ew)
+    for k in range(nb):
+        spec[k] = D[k] - hist_spec[k]
+    hann_spectrum(spec, Yw)
+    cross_power_update(Xal, D, cross, Sxd, smooth)
+    share = suppression_gain(Ew, Yw, Xal2, D2, eta, nl, beta, g_min, release, echo_decay, residual_ratio,
+                             window_scale, See, Syy, Sxx, Sdd, Sxd, G, smooth, Xcur2, reals[7, :nb], w_init,
+                             env_decay, init_extra_db)
+    noise_update(E, nsm, noise, cn_rise)
+    gain_fir_direct(G, kernel_taps, phase, H, reals[10])
     # comfort noise, the same in both branches of the crossfade
     for k in range(nb):
         cn[k] = 0.0
@@ -275,14 +315,14 @@ class EchoSuppressor:
         # per-frame power decay of the echo envelope
         self.echo_decay = 10 ** (-echo_decay_db_per_s * 0.01 / 10)
         self.release = 0.5
-        self.block_scale = frame_len / n_fft
+        self.window_scale = 0.375  # sum_n w_n^2 / N of the periodic Hann window (hann_spectrum)
         # initial phase (see ``suppression_gain``): far-end peak envelope decaying 10 dB/s,
         # floor lowered by init_extra_db
         self.env_decay = 10 ** (-init_env_decay_db_per_s * 0.01 / 10)
         self.init_extra_db = init_extra_db
         self.smooth = 0.5
         # packed state (see suppress_frame)
-        self.spectra = np.zeros((6, n_bins), np.complex128)
+        self.spectra = np.zeros((8, n_bins), np.complex128)
         self.reals = np.zeros((11, n_fft), np.float64)
         self.See = self.reals[0, :n_bins]
         self.G = np.ones(n_bins)
@@ -293,11 +333,11 @@ class EchoSuppressor:
         self.reals[:] = 0.0
         self.G[:] = 1.0
 
-    def process(self, E, Yh, Xal, Xal2, D, D2, e_time, eta, residual_ratio, cng, out, Xcur2=None,
+    def process(self, E, Xal, Xal2, D, D2, e_time, eta, residual_ratio, cng, out, Xcur2=None,
                 w_init=0.0):
         """Suppress one frame of ``e_time`` into ``out``; return (echo share of the mic, sum out^2)."""
-        return suppress_frame(E, Yh, Xal, Xal2, D, D2, e_time, eta, self.nl, self.beta, self.g_min,
-                              self.release, self.echo_decay, residual_ratio, self.block_scale,
+        return suppress_frame(E, Xal, Xal2, D, D2, e_time, eta, self.nl, self.beta, self.g_min,
+                              self.release, self.echo_decay, residual_ratio, self.window_scale,
                               self.smooth, self.spectra, self.G, self.kernel_taps, self.phase, self.plan,
                               self.reals, cng.noise, cng.scale, cng.rise, cng.rng_state, out,
                               Xal2 if Xcur2 is None else Xcur2, w_init, self.env_decay, self.init_extra_db)

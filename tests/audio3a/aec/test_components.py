@@ -4,7 +4,7 @@ import numpy as np
 
 from audio3a.aec import AecConfig, EchoCanceller
 from audio3a.aec.filter import leakage_update
-from audio3a.aec.suppressor import EchoSuppressor, gain_fir_direct
+from audio3a.aec.suppressor import EchoSuppressor, gain_fir_direct, hann_spectrum
 from audio3a.fft import make_plan
 from audio3a.metrics import erle_db
 from bench.scenarios.echo import echo_scenario
@@ -57,6 +57,16 @@ def test_gain_fir_direct_matches_folded_convolution():
     H1 = np.zeros(257, np.complex128)
     gain_fir_direct(np.ones(257), sup.kernel_taps, sup.phase, H1, np.zeros(512))
     np.testing.assert_allclose(H1, sup.phase, atol=1e-12)  # G = 1: the pure delay
+
+
+def test_hann_spectrum_matches_windowed_fft():
+    """The three-tap form equals the FFT of the frame under the shifted Hann window."""
+    n = 512
+    x = np.random.default_rng(2).standard_normal(n)
+    Xw = np.zeros(n // 2 + 1, np.complex128)
+    hann_spectrum(np.fft.rfft(x), Xw)
+    w = 0.5 * (1.0 - np.sin(2.0 * np.pi * np.arange(n) / n))
+    np.testing.assert_allclose(Xw, np.fft.rfft(w * x), atol=1e-12)
 
 
 def test_initial_phase_suppresses_before_convergence():
