@@ -6,7 +6,7 @@ analysed once:
 * pitch period ``T`` (fractional) and its normalised correlation ``c``
   (``pitch.py``);
 * the LPC envelope ``A(z)`` of the last 20 ms (``lpc.py``) and the residual
-  ``e = A(z) x`` of the last ``3T + M`` samples (the template).
+  ``e = A(z) x`` of the last ``3 T (1 + PITCH_DRIFT_MAX) + M`` samples (the template).
 
 The excitation repeats the template pitch-synchronously, as in G.711
 Appendix I: the last period first, after 30 / 50 ms of loss the last two /
@@ -14,7 +14,21 @@ three periods, which breaks up the buzz of a single repeated cycle (Appendix
 I switches at 10 / 20 ms; later switching scored better on PLCMOS here:
 in the sweeps 10 / 20 ms and 40 / 60 ms both scored lower than 30 / 50 ms on bursts).
 Jumps are whole samples and their rounding error is carried, so a fractional
-period does not drift. Every splice (jump back by 1, 2 or 3 periods) is
+period does not wander. The period itself follows the pitch contour: it is
+re-measured ``PITCH_TREND_MS`` (10 ms) earlier, within +-3 % of ``T``
+(``pitch.period_near``), and when that window is voiced (correlation >= the
+upper voicing threshold) its relative slope ``(T - T_0) / (T D)`` per sample,
+times ``PITCH_TREND_GAIN`` (2) and at most 0.4 % per ms, is continued through
+the burst, so a gliding pitch stays in phase (PESQ-WB at 10 % loss 2.35 -> 2.45;
+gains 1 / 1.5 / 2 scored PESQ-WB 2.45 / 2.47 / 2.46, and GE-burst PLCMOS with the
+drift below 2.91 / 2.91 / 2.91, 1.75 giving 2.89: differences within the noise). After
+``PITCH_DRIFT_HOLD_MS`` (10 ms) the period also lengthens by 1 % per 5 ms (at
+most 10 % in all), which breaks up the monotony of a long repetition (GE bursts
+PLCMOS 2.90 -> 2.91 on top of the trend, B20 2.87 -> 2.89, two noise seeds); a steady pitch is
+therefore continued exactly for the first 10 ms. Drift from the first sample
+scored higher on bursts but lowered PESQ-WB (2.38) and the phase of a steady
+vowel; a progressive bandwidth expansion of ``A(z)`` per lost frame (SILK style,
+gamma 0.99-0.95) lowered GE PLCMOS by 0.07-0.12. Every splice (jump back by 1, 2 or 3 periods) is
 overlap-added over ``M = T/4`` samples (at least 1 ms), linear cross-fade.
 The excitation is mixed with white noise,
 ``v = a(t) p + sqrt(1 - a(t)^2) sigma w``: ``sigma`` gives the filtered
@@ -79,7 +93,7 @@ from ..frames import as_float_frame
 from ..stage import Stage
 from .lpc import (BANDWIDTH_GAMMA, analysis_filter, analysis_window, bandwidth_expand, lag_window,
                   levinson, lpc_order, power_gain, synthesis_filter, windowed_autocorr)
-from .pitch import PitchEstimator, pitch_search
+from .pitch import PitchEstimator, period_near, pitch_search
 
 FRAME_MS_CHOICES = (10, 20)
 # voiced share a0 = (c - lo) / (hi - lo) clipped to [0, 1], from the pitch correlation c
@@ -110,19 +124,31 @@ TRACK_RANGE_LO = 0.5
 TRACK_RAMP = 0.25
 # once the curve is flat (comfort level) that extra gain returns to 1 at this rate per 10 ms
 TRACK_RECOVER_DB = 0.5
+# pitch trend: the period re-measured PITCH_TREND_MS before the end (searched within
+# +-PITCH_TREND_SEARCH of it); the relative change per ms, times PITCH_TREND_GAIN and
+# clipped to +-PITCH_SLOPE_MAX_PER_MS, continues through the burst
+PITCH_TREND_MS = 10.0
+PITCH_TREND_SEARCH = 0.03
+PITCH_TREND_GAIN = 2.0
+PITCH_SLOPE_MAX_PER_MS = 0.004
+# after PITCH_DRIFT_HOLD_MS the period also lengthens by PITCH_DRIFT_PER_MS (1 % per 5 ms);
+# the total change stays within +-PITCH_DRIFT_MAX of the measured period
+PITCH_DRIFT_HOLD_MS = 10.0
+PITCH_DRIFT_PER_MS = 0.002
+PITCH_DRIFT_MAX = 0.1
 HISTORY_MS = 80
 
 # integer configuration (cfg)
 C_WIN, C_LAG_MIN, C_LAG_MAX, C_DEC, C_LPC_WIN, C_MS, C_ATT_START, C_ATT_END, \
-    C_V_START, C_V_END, C_TWO_PERIODS, C_THREE_PERIODS, C_TREND_BLOCK = range(13)
+    C_V_START, C_V_END, C_TWO_PERIODS, C_THREE_PERIODS, C_TREND_BLOCK, C_PITCH_TREND, C_DRIFT_HOLD = range(15)
 # float configuration (fcfg)
 F_C_LO, F_C_HI, F_GAMMA, F_COMFORT_BELOW, F_TREND_DEADZONE, F_TREND_MAX, F_RHO_MIN, \
-    F_TRACK_LO, F_TRACK_RAMP, F_TRACK_FALL, F_TRACK_RECOVER = range(11)
+    F_TRACK_LO, F_TRACK_RAMP, F_TRACK_FALL, F_TRACK_RECOVER, F_TREND_GAIN, F_DRIFT, F_DRIFT_MAX = range(14)
 # integer state (ist)
 S_ELAPSED, S_T, S_R, S_SPLICE, S_POS, S_XF_SRC, S_XF_K = range(7)
 # float state (fst)
 G_VOICING, G_SIGMA, G_GAIN, G_GAIN_STEP, G_FLOOR_DB, G_LEVEL_DB, G_PERIOD, G_CARRY, G_TREND_STEP, G_GAIN_END, \
-    G_CURVE, G_PREV_E, G_PREV_DROP = range(13)
+    G_CURVE, G_PREV_E, G_PREV_DROP, G_PERIOD_SLOPE = range(14)
 
 
 @kernel
@@ -169,7 +195,19 @@ def begin_burst(hist, cfg, fcfg, lpc_win, lagwin, lpc_scratch, r, a, exc, mem,
     levinson(r, a)
     bandwidth_expand(a, fcfg[F_GAMMA])
     splice = max(lag // 4, cfg[C_MS])  # T/4, at least 1 ms
-    rlen = 3 * lag + splice + 3
+    # the template reaches back three periods of the longest (drifted) period
+    rlen = 3 * int(np.ceil(lag * (1.0 + fcfg[F_DRIFT_MAX]))) + splice + 3
+    # pitch trend: the period re-measured PITCH_TREND_MS earlier, near the current one
+    d = cfg[C_PITCH_TREND]
+    radius = int(PITCH_TREND_SEARCH * period) + 2
+    p0, c0 = period_near(hist, h - d, cfg[C_WIN], max(cfg[C_LAG_MIN], lag - radius),
+                         min(cfg[C_LAG_MAX], lag + radius))
+    slope = 0.0
+    if c0 >= fcfg[F_C_HI]:
+        slope = fcfg[F_TREND_GAIN] * (period - p0) / (period * d)
+        slope_max = PITCH_SLOPE_MAX_PER_MS / cfg[C_MS]
+        slope = min(slope_max, max(-slope_max, slope))
+    fst[G_PERIOD_SLOPE] = slope
     analysis_filter(a, hist, h - rlen, rlen, exc)
     p = a.shape[0] - 1
     gain = power_gain(a, r)  # white-noise power gain of 1/A(z) (r is free after levinson)
@@ -226,6 +264,10 @@ def synthesize(cfg, fcfg, exc, a, mem, ist, fst, rng, y, n, work, track):
     v_start = cfg[C_V_START]
     v_end = cfg[C_V_END]
     inv_splice = 1.0 / splice
+    slope = fst[G_PERIOD_SLOPE]
+    drift = fcfg[F_DRIFT]
+    hold = cfg[C_DRIFT_HOLD]
+    dev_max = fcfg[F_DRIFT_MAX]
     # excitation: pitch-synchronous template replay with OLA splices, mixed with noise
     for i in range(n):
         t = t0 + i
@@ -235,7 +277,12 @@ def synthesize(cfg, fcfg, exc, a, mem, ist, fst, rng, y, n, work, track):
                 periods = 3
             elif t >= cfg[C_TWO_PERIODS]:
                 periods = 2
-            exact = periods * period + carry
+            # period at t: T (1 + slope t + drift max(0, t - hold)), within +-DRIFT_MAX of T
+            dev = slope * t
+            if t > hold:
+                dev += drift * (t - hold)
+            pt = period * (1.0 + min(dev_max, max(-dev_max, dev)))
+            exact = periods * pt + carry
             jump = int(np.round(exact))
             carry = exact - jump
             src = pos - jump
@@ -457,7 +504,7 @@ class Concealer(Stage):
         self.pitch = PitchEstimator(fs)
         self.order = lpc_order(fs)
         lpc_win_len = 20 * ms
-        self._cfg = np.zeros(13, np.int64)
+        self._cfg = np.zeros(15, np.int64)
         self._cfg[C_WIN] = self.pitch.win
         self._cfg[C_LAG_MIN] = self.pitch.lag_min
         self._cfg[C_LAG_MAX] = self.pitch.lag_max
@@ -471,9 +518,12 @@ class Concealer(Stage):
         self._cfg[C_TWO_PERIODS] = int(round(TWO_PERIODS_MS * ms))
         self._cfg[C_THREE_PERIODS] = int(round(THREE_PERIODS_MS * ms))
         self._cfg[C_TREND_BLOCK] = int(round(TREND_BLOCK_MS * ms))
+        self._cfg[C_PITCH_TREND] = int(round(PITCH_TREND_MS * ms))
+        self._cfg[C_DRIFT_HOLD] = int(round(PITCH_DRIFT_HOLD_MS * ms))
         self._fcfg = np.array([VOICING_CORR[0], VOICING_CORR[1], BANDWIDTH_GAMMA, COMFORT_BELOW_DB,
                                TREND_DEADZONE_DB, TREND_MAX_DB, MERGE_RHO_MIN,
-                               TRACK_RANGE_LO, TRACK_RAMP, TRACK_FALL, TRACK_RECOVER_DB], np.float64)
+                               TRACK_RANGE_LO, TRACK_RAMP, TRACK_FALL, TRACK_RECOVER_DB, PITCH_TREND_GAIN,
+                               PITCH_DRIFT_PER_MS / ms, PITCH_DRIFT_MAX], np.float64)
         self._rise_db = NOISE_FLOOR_RISE_DB_PER_S * config.frame_ms / 1000.0
         lag_max = self.pitch.lag_max
         hist_len = max(HISTORY_MS * ms, self.pitch.needed, 4 * lag_max + self.order + 2 * ms)
@@ -488,7 +538,7 @@ class Concealer(Stage):
         self._pitch_scratch = self.pitch._scratch
         self._curve = self.pitch._curve
         self._ist = np.zeros(8, np.int64)
-        self._fst = np.zeros(13, np.float64)
+        self._fst = np.zeros(14, np.float64)
         self._rng = np.zeros(1, np.uint64)
         self._syn = np.zeros(self.frame_len, np.float64)
         self._work = np.zeros(self.order + max(self.frame_len, lpc_win_len), np.float64)

@@ -28,12 +28,14 @@ OCTAVE_RATIO = 0.85
 @kernel(fastmath=True)
 def similarity(z, a0, b0, n):
     """Normalised cross-correlation of z[a0:a0+n] and z[b0:b0+n] (0 where either is silent)."""
+    za = z[a0:a0 + n]  # slices indexed from 0 let the loop vectorise (no negative-index wrap)
+    zb = z[b0:b0 + n]
     ab = 0.0
     aa = 0.0
     bb = 0.0
     for i in range(n):
-        a = z[a0 + i]
-        b = z[b0 + i]
+        a = za[i]
+        b = zb[i]
         ab += a * b
         aa += a * a
         bb += b * b
@@ -58,10 +60,12 @@ def _coarse_curve(d, end, win, lag_lo, lag_hi, curve):
     yy = 0.0
     for n in range(end - win - lag_lo, end - lag_lo):
         yy += d[n] * d[n]
+    cur = d[end - win:end]
     for lag in range(lag_lo, lag_hi + 1):
+        past = d[end - win - lag:end - lag]
         xy = 0.0
-        for n in range(end - win, end):
-            xy += d[n] * d[n - lag]
+        for i in range(win):
+            xy += cur[i] * past[i]
         den = np.sqrt(xx * yy)
         curve[lag - lag_lo] = xy / den if den > 1e-20 else 0.0
         # energy of the window one lag further back
@@ -136,6 +140,52 @@ def pitch_search(x, end, win, lag_min, lag_max, dec, scratch, curve):
         if den < 0.0:
             frac = min(0.5, max(-0.5, 0.5 * (cm - cp) / den))
     return lag + frac, cmax
+
+
+@kernel(fastmath=True)
+def period_near(x, end, win, lag_lo, lag_hi):
+    """Period (fractional) and correlation of x[end-win:end] searched over lags lag_lo..lag_hi only.
+
+    Full-rate ``c(T)`` with the lagged window's energy slid one sample per lag, then the
+    parabolic vertex as in ``pitch_search``; for re-measuring a known period elsewhere.
+    """
+    cur = x[end - win:end]  # slices indexed from 0 let the dot products vectorise
+    xx = 0.0
+    for i in range(win):
+        xx += cur[i] * cur[i]
+    yy = 0.0
+    first = x[end - win - lag_lo:end - lag_lo]
+    for i in range(win):
+        yy += first[i] * first[i]
+    best = lag_lo
+    cb = -2.0
+    cm = 0.0
+    cp = 0.0
+    prev = -2.0
+    for lag in range(lag_lo, lag_hi + 1):
+        past = x[end - win - lag:end - lag]
+        xy = 0.0
+        for i in range(win):
+            xy += cur[i] * past[i]
+        den = np.sqrt(xx * yy)
+        c = xy / den if den > 1e-20 else 0.0
+        if lag == best + 1:
+            cp = c
+        if c > cb:
+            cb = c
+            best = lag
+            cm = prev
+            cp = -2.0
+        prev = c
+        yy += x[end - win - lag - 1] ** 2 - x[end - lag - 1] ** 2
+        if yy < 0.0:
+            yy = 0.0
+    frac = 0.0
+    if lag_lo < best < lag_hi:
+        den = cm - 2.0 * cb + cp
+        if den < 0.0:
+            frac = min(0.5, max(-0.5, 0.5 * (cm - cp) / den))
+    return best + frac, cb
 
 
 class PitchEstimator:

@@ -5,7 +5,7 @@ from scipy.linalg import solve_toeplitz
 from scipy.signal import lfilter
 
 from audio3a.plc.lpc import analysis_filter, levinson, lpc
-from audio3a.plc.pitch import PitchEstimator
+from audio3a.plc.pitch import PitchEstimator, period_near
 
 
 def harmonic(rate, f0, seconds=0.1, amps=None, seed=0):
@@ -59,3 +59,13 @@ def test_lpc_whitens_an_ar_process():
     res = np.zeros(600)
     analysis_filter(a, x, len(x) - 600, 600, res)
     assert 10 * np.log10(np.var(x) / np.var(res)) > 10.0
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_period_near_finds_the_period_inside_a_narrow_range(rate):
+    f0 = 137.0
+    x = harmonic(rate, f0)
+    true = rate / f0
+    lo, hi = int(true * 0.97), int(np.ceil(true * 1.03))
+    period, c = period_near(x, len(x), rate // 50, lo, hi)
+    assert abs(period - true) <= 0.25 + 0.002 * true and c > 0.95

@@ -6,7 +6,7 @@ from audio3a.errors import FrameError
 from audio3a.metrics import rms_db, snr_db
 from audio3a.plc import Concealer, PlcConfig
 from audio3a.plc.concealer import COMFORT_BELOW_DB
-from plc_signals import vowel
+from plc_signals import gliding_vowel, vowel
 
 
 def run(plc, x, lost):
@@ -55,6 +55,21 @@ def test_vowel_concealed_for_20ms_keeps_snr(rate):
     y = run(plc, x, lost)
     seg = slice(12 * flen, 13 * flen)
     assert snr_db(x[seg], y[seg]) >= 15.0
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+@pytest.mark.parametrize("f_start, f_end", [(160.0, 120.0), (120.0, 160.0)])
+def test_gliding_pitch_is_continued_through_a_loss(rate, f_start, f_end):
+    # pitch moving 80 Hz/s: the period measured 10 ms before the end gives the trend that the
+    # concealment continues (without it the 20 ms frame kept 3.9-6.8 dB SNR here, with it 9.8-13.8)
+    x = gliding_vowel(rate, 0.5, f_start, f_end)
+    plc = Concealer(rate, PlcConfig(frame_ms=20))
+    flen = plc.frame_len
+    lost = np.zeros(len(x) // flen, bool)
+    lost[12] = True
+    y = run(plc, x, lost)
+    seg = slice(12 * flen, 13 * flen)
+    assert snr_db(x[seg], y[seg]) >= 8.5
 
 
 def test_energy_decays_over_long_burst_and_never_rises():
