@@ -44,10 +44,11 @@ CONDITIONS = (
     ("GE 20 %, burst 4", 0.20, 4.0, 3.3),
     ("GE 30 %, burst 4", 0.30, 4.0, 3.0),
 )
-# the peers' block codes, the cheapest and the strongest RED layouts, and the controller; xor:4,
-# red:1 and red:@2 were measured too in earlier runs and were never the best fixed scheme at these
-# loss rates (the best were red:@1,3, red:@3 and rs:4+2); leaving them out saves 30 % of the run
-SCHEMES = ("none", "rs:4+2", "rs:2+1x2", "red:@3", "red:2", "red:@1,3", "auto")
+# the peers' block code, the cheapest and the strongest RED layouts, and the controller; xor:4,
+# red:1, red:@2 and the interleaved rs:2+1x2 were measured too in earlier runs and were never the
+# best fixed scheme at these loss rates (the best were red:@1,3, red:@3, red:2 and rs:4+2; rs:2+1x2
+# scored 0.08-0.56 PLCMOS under red:@3 at the same 60 ms); leaving them out keeps the suite in budget
+SCHEMES = ("none", "rs:4+2", "red:@3", "red:2", "red:@1,3", "auto")
 QUICK_SCHEMES = ("none", "rs:4+2", "red:@3", "red:@1,3", "auto")
 MAX_OVERHEAD = 0.6
 BUDGET_MS = 60.0
