@@ -12,6 +12,15 @@
   frequency (3-tap Hann), so isolated spectral peaks of the residual noise
   are flattened toward the floor instead of flickering.
 
+* Pause floor: in pauses (the held frame presence P_held of ``presence``
+  near 0) the floor deepens so that the residual noise sits a fixed depth
+  D below the speech:  G_pause = clip(sqrt(SNR_lt / D), G_min / E, G_min),
+  SNR_lt the recursive mean (~1 s) of the frame SNR over speech frames
+  (P_held > 0.5). The floor is G_min^P_held G_pause^(1 - P_held). While
+  SNR_lt >= D G_min^2 (25 dB at "high") nothing changes; at low SNR the
+  pauses are cut up to E = ``PAUSE_EXTRA_DB`` below the level's floor.
+  SNR_lt starts at 30 dB, i.e. at the plain floor.
+
 E1 is evaluated with Abramowitz & Stegun 5.1.53 (x <= 1) and 5.1.56 (x > 1),
 absolute/relative error below 5e-5, ample for a gain.
 """
@@ -23,6 +32,10 @@ from .._jit import kernel
 FLOOR_DB = {"low": -10.0, "moderate": -17.0, "high": -25.0, "very-high": -30.0}
 
 XI_MIN_DB = -25.0
+PAUSE_DEPTH_DB = 50.0       # D: residual noise in pauses this far below the speech
+PAUSE_EXTRA_DB = 15.0       # E: deepest pause floor, below the level's floor
+SNR_LT_INIT = 1e3           # 30 dB: start at the plain floor
+SNR_LT_ALPHA = 0.99         # ~1 s at the 10 ms hop
 DD_ALPHA = 0.92
 
 
@@ -95,3 +108,13 @@ def smooth_gain(gain, p, gain_prev, alpha_time, scratch):
         g = p[k] * scratch[k] + (1.0 - p[k]) * f
         gain[k] = g
         gain_prev[k] = g
+
+
+@kernel
+def pause_floor(frame_snr, held_presence, snr_lt, gain_min):
+    """Gain floor G_min^P_held G_pause^(1 - P_held); updates ``snr_lt[0]`` (SNR_lt) with ``frame_snr``."""
+    if held_presence > 0.5:
+        snr_lt[0] = SNR_LT_ALPHA * snr_lt[0] + (1.0 - SNR_LT_ALPHA) * frame_snr
+    g_pause = np.sqrt(snr_lt[0] * 10.0 ** (-PAUSE_DEPTH_DB / 10.0))
+    g_pause = min(max(g_pause, gain_min * 10.0 ** (-PAUSE_EXTRA_DB / 20.0)), gain_min)
+    return np.exp(held_presence * np.log(gain_min) + (1.0 - held_presence) * np.log(g_pause))

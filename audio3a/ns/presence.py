@@ -15,10 +15,12 @@ presence likelihood by a log-linear ramp between zeta_min = -10 dB (0) and
 zeta_max = -5 dB (1). The frame term keeps a peak value zeta_peak set at
 onsets (clamped to [0, 10] dB) and ramps relative to it while the frame
 average falls, so it follows the decay of a word without lingering in the
-noise that follows. The product P_local P_global P_frame is the chance that
-a bin may hold speech; the suppressor ANDs it with IMCRA's presence
-(1 - q) so noise-only frames fall to the gain floor instead of leaving
-isolated "musical" peaks.
+noise that follows. A held copy, P_held(l) = max(P_frame(l), h P_held(l-1))
+with h = 0.9 per 10 ms frame (~95 ms), marks the pauses for the gain floor
+of the suppressor (word tails keep the speech floor). The product
+P_local P_global P_frame is the chance that a bin may hold speech; the
+suppressor ANDs it with IMCRA's presence (1 - q) so noise-only frames fall
+to the gain floor instead of leaving isolated "musical" peaks.
 """
 import numpy as np
 
@@ -30,11 +32,13 @@ ZETA_MAX = 10.0 ** (-5.0 / 10.0)
 ZETA_PEAK_MIN = 1.0
 ZETA_PEAK_MAX = 10.0
 GLOBAL_HALF_HZ = 450.0
+FRAME_HOLD = 0.9
 
 # frame-level state
 F_ZETA = 0        # previous frame's band-mean zeta
 F_PEAK = 1        # zeta_peak
-N_FRAME_STATE = 2
+F_HELD = 2        # P_held, the frame presence with a ~95 ms hold
+N_FRAME_STATE = 3
 
 
 @kernel
@@ -93,5 +97,6 @@ def presence_likelihood(xi, zeta, frame_state, global_half, band_lo, band_hi, wo
         peak = frame_state[F_PEAK]
         p_frame = _ramp(zf, peak * ZETA_MIN, peak * ZETA_MAX)
     frame_state[F_ZETA] = zf
+    frame_state[F_HELD] = max(p_frame, FRAME_HOLD * frame_state[F_HELD])
     for k in range(n):
         presence[k] = _ramp(local[k], ZETA_MIN, ZETA_MAX) * _ramp(glob[k], ZETA_MIN, ZETA_MAX) * p_frame

@@ -7,8 +7,9 @@ One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
    presence probability;
 3. decision-directed a-priori SNR; the presence probability for the gain
    ANDs IMCRA's with the a-priori SNR based likelihood of ``presence``, so
-   noise-only frames fall to the floor; OM-LSA gain with the level's floor
-   and musical-noise smoothing (``gain``);
+   noise-only frames fall to the floor; OM-LSA gain with the level's floor,
+   deeper in pauses at low SNR (``gain.pause_floor``), and musical-noise
+   smoothing (``gain``);
 4. synthesis by overlap-add.
 
 With ``NsConfig(method="hybrid")`` one call of ``model.hybrid_frame`` runs
@@ -27,10 +28,11 @@ from .._jit import kernel
 from ..stage import Stage
 from . import noise_psd as imcra
 from .model import hybrid_frame
-from .gain import FLOOR_DB, XI_MIN_DB, decision_directed, omlsa_gain, smooth_gain
+from .gain import (FLOOR_DB, SNR_LT_INIT, XI_MIN_DB, decision_directed, omlsa_gain, pause_floor,
+                   smooth_gain)
 from .noise_psd import (imcra_smoothing, noise_update, speech_absence_prob,
                         speech_presence_prob)
-from .presence import GLOBAL_HALF_HZ, N_FRAME_STATE, presence_likelihood
+from .presence import F_HELD, GLOBAL_HALF_HZ, N_FRAME_STATE, presence_likelihood
 from .stft import Stft, stft_analysis, stft_synthesis
 
 # params vector layout
@@ -78,7 +80,7 @@ def frame_stats(power, noise, p, lo, hi, power_norm, stats):
 @kernel
 def ns_frame(x, y, plan, window, history, overlap, frame, spec, power,
              state, ring, counters, scratch, gamma, xi, v, q, p, gain_h1, gain, gain_prev,
-             zeta, frame_state, presence, params, stats):
+             zeta, frame_state, presence, snr_lt, params, stats):
     """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop)."""
     stft_analysis(plan, window, history, x, frame, spec)
     n = spec.shape[0]
@@ -100,7 +102,9 @@ def ns_frame(x, y, plan, window, history, overlap, frame, spec, power,
         q[k] = 1.0 - (1.0 - q[k]) * presence[k]
     speech_presence_prob(q, xi, v, p)
     frame_stats(power, noise, p, lo, hi, params[P_POWER_NORM], stats)
-    omlsa_gain(xi, v, p, params[P_GAIN_MIN], gain_h1, gain)
+    floor = pause_floor(stats[ST_SPEECH] / max(stats[ST_NOISE], 1e-30), frame_state[F_HELD], snr_lt,
+                        params[P_GAIN_MIN])
+    omlsa_gain(xi, v, p, floor, gain_h1, gain)
     smooth_gain(gain, p, gain_prev, params[P_ALPHA_TIME], scratch[0])
     for k in range(n):
         spec[k] = spec[k] * gain[k]
@@ -122,7 +126,9 @@ class NsConfig:
 
     ``level`` sets how deep the suppressor may cut where no speech is found:
     the gain floor is -10 / -17 / -25 / -30 dB for "low" / "moderate" / "high" /
-    "very-high".
+    "very-high". In pauses the DSP route deepens it by up to 15 dB where the
+    long-term SNR is low, so the residual noise stays 50 dB below the speech
+    (``gain.pause_floor``).
 
     ``method`` picks the gain rule: "dsp" (IMCRA + OM-LSA per bin) or
     "hybrid" (the minimum of that gain and the 29 band gains that the small
@@ -179,6 +185,7 @@ class NoiseSuppressor(Stage):
         self.zeta = np.zeros(k)
         self.frame_state = np.zeros(N_FRAME_STATE)
         self.presence = np.zeros(k)
+        self.snr_lt = np.full(1, SNR_LT_INIT)
         self.params = np.zeros(N_PARAMS)
         self.params[P_GAIN_MIN] = 10.0 ** (FLOOR_DB[config.level] / 20.0)
         self.params[P_XI_MIN] = 10.0 ** (XI_MIN_DB / 10.0)
@@ -231,7 +238,7 @@ class NoiseSuppressor(Stage):
         ns_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, self.power,
                  self.state, self.ring, self.counters, self.scratch, self.gamma, self.xi, self.v,
                  self.q, self.p, self.gain_h1, self.gain, self.gain_prev, self.zeta, self.frame_state,
-                 self.presence, self.params, self._stats)
+                 self.presence, self.snr_lt, self.params, self._stats)
         return self._out
 
     def reset(self) -> None:
@@ -242,6 +249,7 @@ class NoiseSuppressor(Stage):
             a[...] = 0
         self.gain[:] = 1.0
         self.gain_prev[:] = 1.0
+        self.snr_lt[:] = SNR_LT_INIT
         if self._learned:
             self.front.reset()
             for h in self.hidden:

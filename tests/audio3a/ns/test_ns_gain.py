@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from scipy.special import exp1 as scipy_exp1
 
-from audio3a.ns.gain import decision_directed, exp1, lsa_gain, omlsa_gain, smooth_gain
+from audio3a.ns.gain import (PAUSE_DEPTH_DB, PAUSE_EXTRA_DB, SNR_LT_INIT, decision_directed, exp1,
+                             lsa_gain, omlsa_gain, pause_floor, smooth_gain)
 
 
 def test_exp1_matches_scipy():
@@ -55,3 +56,23 @@ def test_smoothing_keeps_speech_bins_and_flattens_noise_peaks():
     g2 = g.copy()
     smooth_gain(g2, np.ones(5), np.full(5, 0.1), 0.5, np.zeros(5))
     assert np.allclose(g2, g)  # where speech is present the gain is untouched
+
+
+def test_pause_floor_deepens_only_in_pauses_at_low_snr():
+    g_min = 10 ** (-25 / 20)
+    db = lambda g: 20 * np.log10(g)  # noqa: E731
+    # initial state (30 dB) and high SNR: the plain floor, in speech and in pauses
+    assert pause_floor(0.0, 0.0, np.array([SNR_LT_INIT]), g_min) == pytest.approx(g_min)
+    # speech frames: the floor stays G_min, whatever the SNR
+    assert pause_floor(1.0, 1.0, np.array([1.0]), g_min) == pytest.approx(g_min)
+    # pause at 20 dB long-term SNR: G_pause^2 = SNR_lt / D, so the residual noise sits D below the speech
+    assert db(pause_floor(0.0, 0.0, np.array([100.0]), g_min)) == pytest.approx(20.0 - PAUSE_DEPTH_DB)
+    # very low SNR: clipped at the deepest pause floor; half-held presence: half way in dB
+    assert db(pause_floor(0.0, 0.0, np.array([1e-3]), g_min)) == pytest.approx(-25 - PAUSE_EXTRA_DB)
+    assert db(pause_floor(0.0, 0.5, np.array([1e-3]), g_min)) == pytest.approx(-25 - PAUSE_EXTRA_DB / 2)
+    # SNR_lt follows the frame SNR in speech frames only
+    s = np.array([100.0])
+    pause_floor(0.0, 0.0, s, g_min)
+    assert s[0] == 100.0
+    pause_floor(0.0, 1.0, s, g_min)
+    assert s[0] < 100.0
