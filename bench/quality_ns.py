@@ -7,13 +7,20 @@ cross-correlation lag for the peers) and scored with ``audio3a.evaluate``;
 figures are means over all mixtures (equal count per SNR, so also the mean
 over SNRs).
 
-Systems: the noisy input, audio3a NS at its default level ("high") and (full
-mode) at "very-high", each with the DSP gain and the learned band gain
-(``NsConfig.method``), and, when installed, the peers WebRTC NS (pywebrtc-audio, level
-2 = "high", 18 dB), Speex (speexdsp-ns, default settings) and RNNoise
+Systems: the noisy input, audio3a NS at its default level ("high") with the
+DSP gain and with the learned band gain (``NsConfig.method``), with ``--deep``
+also at "very-high", and, when installed, the peers WebRTC NS (pywebrtc-audio,
+level 2 = "high", 18 dB), Speex (speexdsp-ns, default settings) and RNNoise
 (pyrnnoise, run at 48 kHz on the resampled mixture).
 
-    .venv/bin/python -m bench.quality_ns            # full: 4 talkers x 8 noises x 5 SNRs
+Sizes: the suite's run scores 40 mixtures, every noise kind at every SNR with
+the four benchmark talkers taking the kinds in turn (each scored system costs
+~1.2 s of DNSMOS + PESQ + STOI per mixture: the 160 of ``--deep`` take ~30 min
+of CPU, over the whole suite's 10-minute budget); ``--deep`` crosses every
+talker with every kind; ``--quick`` 2 talkers x 2 kinds, the default only, no peers.
+
+    .venv/bin/python -m bench.quality_ns            # 8 noises x 5 SNRs, talkers in turn (40)
+    .venv/bin/python -m bench.quality_ns --deep     # 4 talkers x 8 noises x 5 SNRs (160)
     .venv/bin/python -m bench.quality_ns --quick    # 2 talkers x 2 noises x 5 SNRs, ~1 min
 """
 import argparse
@@ -91,11 +98,11 @@ def _align(ref, y, max_delay):
     return np.concatenate([y[d:], np.zeros(d)])
 
 
-def systems(peers: bool, quick: bool = False) -> dict:
+def systems(peers: bool, quick: bool = False, deep: bool = False) -> dict:
     out = {}
     for method in METHODS[:1] if quick else METHODS:        # quick: the default method only
         out[f"audio3a ns (high, {method})"] = lambda x, r, m=method: enhance_audio3a(x, r, NsConfig("high", m))
-        if not quick:
+        if deep:
             out[f"audio3a ns (very-high, {method})"] = (
                 lambda x, r, m=method: enhance_audio3a(x, r, NsConfig("very-high", m)))
     if peers:
@@ -114,16 +121,23 @@ def score(clean, y, rate) -> dict:
             "pesq_wb": ev.pesq_wb(clean, y, rate), "stoi": ev.stoi(clean, y, rate)}
 
 
-def run(quick: bool = False, peers: bool | None = None, kinds=None, talkers=None) -> list[dict]:
-    """Mean scores per system, per SNR and overall ("snr_db": "mean"); one dict per (system, SNR)."""
+def run(quick: bool = False, peers: bool | None = None, kinds=None, talkers=None, deep: bool = False) -> list[dict]:
+    """Mean scores per system, per SNR and overall ("snr_db": "mean"); one dict per (system, SNR).
+
+    Mixtures (module docstring): every talker with every kind when ``quick`` or ``deep``,
+    else the kinds taken by the talkers in turn."""
     if peers is None:
         peers = not quick
     if talkers is None:
         talkers = (0, 1) if quick else (0, 1, 2, 3)
     if kinds is None:
         kinds = ("dishes", "babble") if quick else NOISE_KINDS
-    mixes = mixtures(talkers, kinds, SNRS_DB, RATE)
-    table = {"noisy input": lambda x, r: x, **systems(peers, quick)}
+    if quick or deep:
+        mixes = mixtures(talkers, kinds, SNRS_DB, RATE)
+    else:
+        mixes = [m for i, kind in enumerate(kinds)
+                 for m in mixtures((talkers[i % len(talkers)],), (kind,), SNRS_DB, RATE)]
+    table = {"noisy input": lambda x, r: x, **systems(peers, quick, deep)}
     rows = []
     for name, fn in table.items():
         per = []
@@ -160,10 +174,11 @@ def markdown(rows) -> str:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer mixtures, no peers (~1 min)")
+    ap.add_argument("--deep", action="store_true", help="every talker with every noise (160 mixtures, ~30 min)")
     ap.add_argument("--peers", action="store_true", help="also run the installed peers in quick mode")
     ap.add_argument("--by-kind", action="store_true", help="also print OVRL/BAK per noise kind")
     args = ap.parse_args()
-    rows = run(quick=args.quick, peers=True if args.peers else None)
+    rows = run(quick=args.quick, peers=True if args.peers else None, deep=args.deep)
     print(markdown(rows))
     if args.by_kind:
         for r in rows:
