@@ -165,10 +165,10 @@ def _code_span(s, a, w, t0, t1, step, x, e, codes, bound):
 
 
 @kernel
-def _encode(s, a, af, gamma, gains, codes, recon):
+def _encode(s, a, gamma, gains, codes, recon):
     """Closed-loop coding with noise feedback; each subframe's gain is the best of eight around
     the level of its residual (estimated as if the coding were exact from there on)."""
-    p = af.shape[0]
+    p = a.shape[0]
     n = s.shape[0]
     nsub = gains.shape[0]
     sub = n // nsub
@@ -178,7 +178,7 @@ def _encode(s, a, af, gamma, gains, codes, recon):
     g_ = 1.0
     for i in range(p):
         g_ *= gamma
-        w[i] = af[i] * g_
+        w[i] = a[p - 1, i] * g_          # noise feedback A(z / gamma) of the full-order predictor
     for k in range(nsub):
         t0 = k * sub
         t1 = t0 + sub
@@ -281,7 +281,7 @@ def _encode_block(x, gamma, data, recon):
     first = _pcm16(x[0])
     data[ORDER + SUBFRAMES] = (first >> 8) & 0xFF
     data[ORDER + SUBFRAMES + 1] = first & 0xFF
-    _encode(s, a, a[ORDER - 1].copy(), gamma, data[ORDER:ORDER + SUBFRAMES], data[HEAD:], recon)
+    _encode(s, a, gamma, data[ORDER:ORDER + SUBFRAMES], data[HEAD:], recon)
 
 
 class Apc4:
