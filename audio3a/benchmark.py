@@ -10,7 +10,11 @@ each call bracketed by ``time.perf_counter_ns`` with the garbage collector
 off, after a warm-up. Interleaving makes the ratios between rows hold on a
 loaded machine: a burst of load hits all rows alike. Reported:
 p50, p99, max and mean µs per frame, the real-time factor (mean time / 10 ms)
-and how many sessions one core could carry (10 ms / mean).
+and how many sessions one core could carry (10 ms / mean). A last row,
+``reference (fixed kernel)``, times a fixed jitted workload that is the same
+in every version (``reference_work``): on a shared host whose speed changes
+between runs (by up to ~1.5x on the 2-core VM this was written on, every row
+alike), p50s divided by it compare across runs (``bench`` stability).
 
 Concurrency. N sessions (1, 2, 4, ... 64), each its own ``Pipeline`` on a
 ``ThreadPoolExecutor`` worker, process their frames as fast as they can;
@@ -45,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._jit import kernel
 from .frames import SAMPLE_RATES, frame_len_for
 from .report import header, machine, markdown_table, write_json, write_text
 
@@ -261,6 +266,43 @@ def build_candidates(sample_rate: int, names, mic, far, include_pipeline=True) -
     return cands, missing
 
 
+# ---------------------------------------------------------------- machine-speed reference
+@kernel
+def reference_work(X, W, Y, x, h, y):
+    """A fixed workload shaped like a stage: Y_k = sum_p X_pk W_pk over a (20, 257) complex
+    block (the AEC's echo estimate) and y = h * x, a 64-tap FIR over one 160-sample frame."""
+    n_part, n_bins = X.shape
+    for k in range(n_bins):
+        Y[k] = 0.0
+    for p in range(n_part):
+        for k in range(n_bins):
+            Y[k] += X[p, k] * W[p, k]
+    for n in range(y.shape[0]):
+        acc = 0.0
+        for t in range(h.shape[0]):
+            acc += h[t] * x[n + t]
+        y[n] = acc
+
+
+def reference_candidate() -> Candidate:
+    """The machine-speed reference row: ``reference_work`` on fixed random data, the same at
+    every rate and in every version of audio3a. Timed interleaved with the others, its p50
+    tracks how fast the machine is running right now: a shared host (another VM on the
+    sibling hyperthread, frequency changes) can slow every row alike by tens of percent
+    between two runs, and ``normalized`` figures divide that out."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((20, 257)) + 1j * rng.standard_normal((20, 257))
+    W = rng.standard_normal((20, 257)) + 1j * rng.standard_normal((20, 257))
+    Y = np.zeros(257, np.complex128)
+    h = rng.standard_normal(64)
+    x = rng.standard_normal(160 + 63)
+    y = np.zeros(160)
+    return Candidate(REFERENCE, lambda i: reference_work(X, W, Y, x, h, y), kind="reference")
+
+
+REFERENCE = "reference (fixed kernel)"
+
+
 # ---------------------------------------------------------------- timing
 def time_interleaved(candidates, n_frames: int, warmup: int = 100, block: int = 20) -> dict:
     """Per-frame ns of every candidate, interleaved across candidates in blocks of frames.
@@ -332,6 +374,7 @@ def latency(rates=SAMPLE_RATES, stages=None, n_frames: int = 3000, audio=None, e
         missing.update(miss)
         if extra is not None:
             cands += extra(rate, mic, far)
+        cands.append(reference_candidate())
         ns = time_interleaved(cands, mic.shape[0], warmup=100)
         for c in cands:
             row = {"rate": rate, "name": c.name, "kind": c.kind, **summarize(ns[c.name]),

@@ -76,10 +76,13 @@ def test_speech_signal_from_a_path(tmp_path):
 def test_build_candidates_and_latency_rows_for_hpf_and_pipeline():
     res = benchmark.latency(rates=(16000, 48000), stages=["hpf", "pipeline", "nope"], n_frames=60)
     names = [(r["rate"], r["name"].split(" ")[0]) for r in res["rows"]]
-    assert names == [(16000, "hpf"), (16000, "pipeline"), (48000, "hpf"), (48000, "pipeline")]
+    assert names == [(16000, "hpf"), (16000, "pipeline"), (16000, "reference"),
+                     (48000, "hpf"), (48000, "pipeline"), (48000, "reference")]
     for r in res["rows"]:
         assert r["frames"] == 160                            # n_frames + 100 prepared frames, all timed
         assert 0 < r["p50_us"] <= r["p99_us"] <= r["max_us"]
+        if r["kind"] == "reference":
+            continue
         expected = 0.0 if r["name"].startswith("hpf") else Pipeline(r["rate"]).latency_ms
         assert r["latency_ms"] == pytest.approx(expected)    # the HPF has no lookahead; the chain sums its stages
     assert "nope" in res["missing"]
@@ -141,3 +144,34 @@ def test_main_quick_latency_only(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["latency"]["rows"][0]["name"] == "hpf"
     assert frame_len_for(16000) == 160
+
+
+def test_reference_row_computes_its_workload():
+    cand = benchmark.reference_candidate()
+    assert cand.kind == "reference" and cand.name == benchmark.REFERENCE
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 257)) + 1j * rng.standard_normal((20, 257))
+    W = rng.standard_normal((20, 257)) + 1j * rng.standard_normal((20, 257))
+    h, x = rng.standard_normal(64), rng.standard_normal(223)
+    Y, y = np.zeros(257, complex), np.zeros(160)
+    benchmark.reference_work(X, W, Y, x, h, y)
+    np.testing.assert_allclose(Y, (X * W).sum(axis=0))
+    np.testing.assert_allclose(y, np.correlate(x, h, mode="valid"))
+
+
+def test_stability_divides_out_the_machine_speed():
+    from bench.run_all import compare_runs
+
+    def rows(scale, ns_p50):
+        return [{"rate": 16000, "name": benchmark.REFERENCE, "kind": "reference", "p50_us": 10.0 * scale},
+                {"rate": 16000, "name": "ns", "kind": "audio3a", "p50_us": ns_p50 * scale},
+                {"rate": 16000, "name": "WebRTC NS", "kind": "peer", "p50_us": 5.0 * scale}]
+
+    # the host runs everything 1.5x slower in the second run, and ns itself 2 % slower on top
+    out = compare_runs(rows(1.0, 30.0), rows(1.5, 30.6))
+    ns = next(r for r in out["rows"] if r["name"] == "ns")
+    assert ns["change_pct"] == pytest.approx(53.0)
+    assert ns["normalized_change_pct"] == pytest.approx(2.0)
+    assert out["max_change_pct"] == pytest.approx(53.0)
+    assert out["max_normalized_change_pct"] == pytest.approx(2.0)
+    assert [r["name"] for r in out["rows"]] == [benchmark.REFERENCE, "ns"]   # peers are not audio3a's stability
