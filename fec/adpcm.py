@@ -61,6 +61,23 @@ MAX_INDEX = 88
 
 
 @kernel
+def _advance(pred, index, code, vpdiff, indices):
+    """The IMA state update shared by coder and decoder: pred -/+ vpdiff (sign bit 8) clipped
+    to int16, index + indices[code] clipped to [0, 88]; returns (pred, index)."""
+    pred = pred - vpdiff if code & 8 else pred + vpdiff
+    if pred > 32767:
+        pred = 32767
+    elif pred < -32768:
+        pred = -32768
+    index += indices[code]
+    if index < 0:
+        index = 0
+    elif index > MAX_INDEX:
+        index = MAX_INDEX
+    return pred, index
+
+
+@kernel
 def _encode_block(s, pred, index, steps, indices, out, recon):
     """Code int16 samples ``s`` from state (pred, index) into ``out`` (nibbles packed, high first);
     ``recon`` receives the decoder's output. Returns (pred, index, squared error)."""
@@ -86,19 +103,7 @@ def _encode_block(s, pred, index, steps, indices, out, recon):
         if diff >= quarter:
             code |= 1
             vpdiff += quarter
-        if code & 8:
-            pred -= vpdiff
-        else:
-            pred += vpdiff
-        if pred > 32767:
-            pred = 32767
-        elif pred < -32768:
-            pred = -32768
-        index += indices[code]
-        if index < 0:
-            index = 0
-        elif index > 88:
-            index = 88
+        pred, index = _advance(pred, index, code, vpdiff, indices)
         recon[i] = pred
         e = np.float64(pred - np.int64(s[i]))
         err += e * e
@@ -123,19 +128,7 @@ def _decode_block(codes, n, pred, index, steps, indices, out):
             vpdiff += step >> 1
         if code & 1:
             vpdiff += step >> 2
-        if code & 8:
-            pred -= vpdiff
-        else:
-            pred += vpdiff
-        if pred > 32767:
-            pred = 32767
-        elif pred < -32768:
-            pred = -32768
-        index += indices[code]
-        if index < 0:
-            index = 0
-        elif index > 88:
-            index = 88
+        pred, index = _advance(pred, index, code, vpdiff, indices)
         out[i] = np.float32(pred * (1.0 / 32768.0))
 
 
