@@ -30,12 +30,13 @@ Per capture frame (10 ms, B samples):
    1-2 s; not re-armed later), which is what keeps echo out of the output
    before convergence.
 
-Cost: a capture frame is three kernel calls, their fixed arguments prebuilt as
-tuples: ``capture_front`` (far spectrum into the ring, delay estimator, mic
-spectrum), ``filter_pair_step`` (both filters) and ``suppress_step``; the Python
-work per frame is bookkeeping; per frame about 14 real FFTs of N = 512 points at
-16 kHz. The far spectra ring and the filter coefficients are complex64 (the
-multiply-accumulate loops stream them; their sums run in float64).
+Cost: a capture frame is one kernel call (``capture_frame``: steps 1-4 and the
+bookkeeping around them), its fixed arguments prebuilt as one tuple; the scalar
+state is held in three small arrays (``_ints``, ``_state``, ``_params``, named
+by the ``I_*``, ``S_*``, ``P_*`` indices) so no Python runs per frame. Per frame
+about 14 real FFTs of N = 512 points at 16 kHz. The far spectra ring and the
+filter coefficients are complex64 (the multiply-accumulate loops stream them;
+their sums run in float64).
 
 The filter covers ``tail_ms`` after the offset, which sits ``margin_ms`` before
 the estimated bulk delay (so the direct path and early reflections stay inside).
@@ -50,53 +51,44 @@ import numpy as np
 
 from .._jit import kernel
 from ..fft import make_plan, rfft
+from ..frames import all_finite
 from ..stage import RenderStage
 from .comfort_noise import ComfortNoise
-from .delay import DelayEstimator, far_frame_update, mic_frame_update
-from .filter import (AdaptiveFilter, filter_pair_frame, mic_frame, misalignment_from_error, peak_partition,
-                     shift_partitions)
-from .render_buffer import RenderBuffer, window_spectrum
+from .delay import LV_MIC_FLOOR, ST_CANDIDATE, DelayEstimator, accept, far_frame_update, mic_frame_update, observe, \
+    proposes
+from .filter import FilterPair, copy_filter, filter_pair_frame, mic_frame, misalignment_from_error, \
+    peak_partition, shift_partitions
+from .render_buffer import RenderBuffer, pop_frame, push_frame, window_spectrum
 from .suppressor import EchoSuppressor, suppress_frame
 
+_FLOAT32 = np.dtype(np.float32)
 
-@kernel
-def capture_front(j, x, frames, cap, frame_len, window, rplan, Xs, spectra, power, energy, edges, far_mean,
-                  mic_mean, far_bits, far_active, floors, dist, rate, scratch, d, mic_hist, plan, D, D2):
-    """The first steps of a capture frame in one call: far frame j's spectrum into the ring
-    (``RenderBuffer.pop``), its binary spectrum (``DelayEstimator.add_far``), the mic spectrum
-    (``filter.mic_frame``) and the delay distances (``delay.mic_frame_update``).
-
-    The per-frame arguments come first, the state (fixed arrays) after, so the caller passes
-    it as one prebuilt tuple. Returns (mic energy, distances updated, arg-min lag, confidence).
-    """
-    slot = j % cap
-    e_far = window_spectrum(frames, j, cap, frame_len, window, rplan, Xs, spectra[slot], power[slot])
-    energy[slot] = e_far
-    far_frame_update(power[slot], e_far, slot, edges, far_mean, far_bits, far_active, floors)
-    mic_energy = mic_frame(x, d, mic_hist, plan, D, D2)
-    updated, lag, conf = mic_frame_update(D2, mic_energy, j, cap, edges, mic_mean, far_bits, far_active,
-                                          floors, dist, rate, scratch)
-    return mic_energy, updated, lag, conf
-
-
-@kernel
-def filter_pair_step(base, part_m, part_s, update_weights, spectra, power, energy, cap, d, plan, Wm, spec_m,
-                     time_m, block_m, bins_m, g_m, Ws, spec_s, time_s, block_s, bins_s, g_s, Yh, leak,
-                     leak_state, beta0, gain_scale, delta, alpha, kal):
-    """``filter.filter_pair_frame`` with the per-frame arguments first (the state: one tuple)."""
-    return filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m,
-                             g_m, part_m, Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak,
-                             leak_state, beta0, gain_scale, delta, alpha, update_weights, kal)
+# indices of EchoCanceller._ints (int64 state): filter offset (frames), round-robin constraint
+# partition and adaptation count of each filter, copy-rule counters, counts for the stats, the
+# frame count, the main filter's peak partition, flags of the last frame
+(I_OFFSET, I_PART_M, I_COUNT_M, I_PART_S, I_COUNT_S, I_COPY_COUNT, I_RESET_COUNT, I_DIVERGE_COUNT,
+ I_DIVERGENCE_RESETS, I_FILTER_COPIES, I_FRAME_COUNT, I_LAG_PART, I_DOUBLE_TALK, I_ECHO_DOMINANT,
+ I_SHADOW_WON) = range(15)
+N_INTS = 15
+# indices of EchoCanceller._state (float64 state): leakage, smoothed energies of the ERLE stats,
+# of the copy rules, the ERLE trackers, the initial-phase weight, leakage regression [Pey, Pyy]
+(S_ETA, S_ERLE_NUM, S_ERLE_DEN, S_LIN_NUM, S_LIN_DEN, S_EM_AVG, S_ES_AVG, S_MIC_AVG, S_CONVERGED_DB,
+ S_ST_ERLE_DB, S_INIT_W, S_LEAK) = range(12)
+N_STATE = S_LEAK + 2  # S_LEAK: the two of ``filter.leakage_update``
+# indices of EchoCanceller._params (float64 constants); P_KAL starts the five of the main step
+# (``filter.kalman_step``: 1/P, process noise q, mu_max, c = B/N, M at reset)
+(P_MARGIN, P_INIT_LO_DB, P_INIT_HI_DB, P_ST_SHARE, P_DELAY_SMOOTHING, P_DELAY_HOLD, P_DELAY_MIN_CONF,
+ P_BETA0, P_GAIN_SCALE, P_DELTA, P_ALPHA, P_NL, P_BETA, P_G_MIN, P_RELEASE, P_ECHO_DECAY,
+ P_WINDOW_SCALE, P_SMOOTH, P_ENV_DECAY, P_INIT_EXTRA_DB, P_CN_SCALE, P_CN_RISE, P_KAL) = range(23)
+N_PARAMS = P_KAL + 5
 
 
 @kernel
 def suppress_step(E, Xal, Xal2, e_time, eta, residual_ratio, Xcur2, w_init, use_mic, d, pad, Dblk, D, D2,
                   nl, beta, g_min, release, echo_decay, window_scale, smooth, spectra, G, kernel_taps, phase,
                   plan, reals, noise, cn_scale, cn_rise, rng_state, out, env_decay, init_extra_db):
-    """``suppressor.suppress_frame`` with the per-frame arguments first (the state: one tuple).
-
-    With ``use_mic`` the suppressor works on the mic frame ``d`` instead of a filter's error
-    (``E``, ``e_time`` ignored): its block spectrum FFT([0 ... 0, d]) goes to ``Dblk``.
+    """``suppressor.suppress_frame``; with ``use_mic`` on the mic frame ``d`` instead of a
+    filter's error (``E``, ``e_time`` ignored): its block spectrum FFT([0 ... 0, d]) goes to ``Dblk``.
     """
     if use_mic:
         n = pad.shape[0]
@@ -111,6 +103,203 @@ def suppress_step(E, Xal, Xal2, e_time, eta, residual_ratio, Xcur2, w_init, use_
     return suppress_frame(E, Xal, Xal2, D, D2, e_time, eta, nl, beta, g_min, release, echo_decay,
                           residual_ratio, window_scale, smooth, spectra, G, kernel_taps, phase, plan, reals,
                           noise, cn_scale, cn_rise, rng_state, out, Xcur2, w_init, env_decay, init_extra_db)
+
+
+@kernel
+def move_offset(W, ints, new_offset):
+    """Move both filters to a new bulk offset by whole partitions (keeping their coefficients)."""
+    shift = new_offset - ints[I_OFFSET]
+    if shift == 0:
+        return
+    shift_partitions(W[0], shift)
+    shift_partitions(W[1], shift)
+    ints[I_OFFSET] = new_offset
+
+
+@kernel
+def shadow_wins(em, es, mic_energy, state):
+    """The shadow's error is under half the main's and a quarter of the mic in this frame and,
+    once the filter has converged (10 dB), under half the main's on average over the last ~10
+    far-active frames (``S_ES_AVG``, ``S_EM_AVG``). A shadow that partly tracks the near-end
+    talker in double talk wins single frames, not a window: without the window such a shadow was
+    copied into a converged main filter (then a divergence reset) when double talk began at 6 s."""
+    if not (es < 0.5 * em and es < 0.25 * mic_energy):
+        return False
+    return state[S_CONVERGED_DB] < 10.0 or state[S_ES_AVG] < 0.5 * state[S_EM_AVG]
+
+
+@kernel
+def copy_rules(em, es, mic_energy, loud, W, spec, bins, leak, ints, state, params):
+    """Shadow-to-main copy, main-to-shadow reset and the divergence reset (module docstring, step 3)."""
+    # copy only when the shadow clearly wins and removes most of the mic: in double
+    # talk a fast filter also "wins" by partly tracking the near-end talker
+    state[S_ES_AVG] += 0.1 * (es - state[S_ES_AVG])
+    state[S_EM_AVG] += 0.1 * (em - state[S_EM_AVG])
+    won = shadow_wins(em, es, mic_energy, state)
+    ints[I_SHADOW_WON] = won
+    if won:
+        ints[I_COPY_COUNT] += 1
+    else:
+        ints[I_COPY_COUNT] = 0
+    if ints[I_COPY_COUNT] >= 2:
+        copy_filter(W[1], W[0])
+        # the copied filter's misalignment: what the shadow leaves, per bin
+        misalignment_from_error(spec[1, 1], bins[0, 1], params[P_KAL + 3], leak[4])
+        ints[I_FILTER_COPIES] += 1
+        ints[I_COPY_COUNT] = 0
+    if es > 2.0 * em:
+        ints[I_RESET_COUNT] += 1
+    else:
+        ints[I_RESET_COUNT] = 0
+    if ints[I_RESET_COUNT] >= 5:
+        copy_filter(W[0], W[1])
+        ints[I_RESET_COUNT] = 0
+    state[S_MIC_AVG] += 0.1 * (mic_energy - state[S_MIC_AVG])
+    if state[S_EM_AVG] > 2.0 * state[S_MIC_AVG] and loud:
+        ints[I_DIVERGE_COUNT] += 1
+    else:
+        ints[I_DIVERGE_COUNT] = 0
+    if ints[I_DIVERGE_COUNT] >= 10:
+        main = W[0]
+        for p in range(main.shape[0]):
+            for k in range(main.shape[1]):
+                main[p, k] = 0.0
+        for k in range(leak.shape[1]):
+            leak[4, k] = params[P_KAL + 4]
+        state[S_CONVERGED_DB] = 0.0
+        ints[I_DIVERGENCE_RESETS] += 1
+        ints[I_DIVERGE_COUNT] = 0
+
+
+@kernel
+def capture_frame(x, frames, spectra, power, energy, counters, edges, means, far_bits, far_active, dist,
+                  dstate, levels, W, spec, time, block, bins, g, cspec, rspec, rtime, d, plan, ints, state,
+                  params, sup_spectra, sup_reals, G, kernel_taps, phase, noise, rng_state, out):
+    """One capture frame (module docstring, steps 1-4) with its bookkeeping: far frame j's
+    spectrum into the ring, the delay estimator (and a filter move on a new delay), both filters
+    and their copy rules, the suppressor, the ERLE / double-talk state. ``out`` receives the frame.
+
+    The state comes as one prebuilt tuple (``EchoCanceller._frame_args``); scratch rows:
+    ``cspec`` = [far spectrum, mic spectrum D, main echo-estimate block spectrum Yh, mic block
+    spectrum], ``rspec`` = [|D|^2, the main step's state rows Eh, Yavg, See, Syy, M],
+    ``rtime`` = [far window, mic history, zero-padded mic block].
+    Returns False, with nothing changed, when ``x`` holds NaN or Inf (``EchoCanceller.process``
+    then raises through the stage's general input check).
+    """
+    if not all_finite(x):
+        return False
+    cap = frames.shape[0]
+    n_part = W.shape[1]
+    frame_len = frames.shape[1]
+    Xs, D, Yh, Dblk = cspec[0], cspec[1], cspec[2], cspec[3]
+    D2 = rspec[0]
+    leak = rspec[1:]
+    window, mic_hist, pad = rtime[0], rtime[1], rtime[2]
+    # 1. the paired far frame's spectrum into the ring, its binary spectrum; the mic spectrum
+    j = pop_frame(frames, counters)
+    slot = j % cap
+    e_far = window_spectrum(frames, j, cap, frame_len, window, plan, Xs, spectra[slot], power[slot])
+    energy[slot] = e_far
+    far_frame_update(power[slot], e_far, slot, edges, means[0], far_bits, far_active, levels)
+    mic_energy = mic_frame(x, d, mic_hist, plan, D, D2)
+    # 2. bulk delay: a new estimate moves the filters by whole partitions
+    updated, lag, conf = mic_frame_update(D2, mic_energy, j, cap, edges, means[1], far_bits, far_active,
+                                          levels, dist[0], params[P_DELAY_SMOOTHING], dist[1])
+    if updated and observe(lag, conf, dstate, levels, params[P_DELAY_HOLD], params[P_DELAY_MIN_CONF]):
+        lag = dstate[ST_CANDIDATE]
+        offset = ints[I_OFFSET]
+        inside = offset + 1 <= lag <= offset + n_part // 2
+        margin = int(params[P_MARGIN])
+        if state[S_CONVERGED_DB] < 10.0:
+            # nothing to lose yet: follow the estimator
+            move_offset(W, ints, max(0, accept(dstate) - margin))
+        elif not inside and proposes(dstate, levels, 100, 0.4):
+            # a converged filter moves only for a delay that persists for ~1 s
+            move_offset(W, ints, max(0, accept(dstate) - margin))
+    loud = mic_energy > 10.0 * levels[LV_MIC_FLOOR]
+
+    # 3. both filters
+    base = j - ints[I_OFFSET]
+    em, es, eta, far_active_now = filter_pair_frame(
+        spectra, power, energy, base, cap, d, plan, W, spec, time, block, bins, g, ints[I_PART_M],
+        ints[I_PART_S], Yh, leak, state[S_LEAK:S_LEAK + 2], params[P_BETA0], params[P_GAIN_SCALE],
+        params[P_DELTA], params[P_ALPHA], ints[I_COUNT_M] % 4 == 0, params[P_KAL:P_KAL + 5])
+    if far_active_now:
+        state[S_ETA] = eta
+        ints[I_COUNT_M] += 1
+        ints[I_PART_M] = (ints[I_PART_M] + 1) % n_part
+        ints[I_COUNT_S] += 1
+        ints[I_PART_S] = (ints[I_PART_S] + 1) % n_part
+        copy_rules(em, es, mic_energy, loud, W, spec, bins, leak, ints, state, params)
+
+    # output of the linear stage: the clearly better filter
+    if far_active_now:
+        use_shadow = ints[I_SHADOW_WON] != 0
+    else:
+        use_shadow = shadow_wins(em, es, mic_energy, state)
+    e_lin = es if es < em else em
+    use_mic = e_lin > mic_energy  # worse than nothing: pass the mic through the suppressor
+    if use_mic:
+        E = Dblk  # suppress_step computes the mic's block spectrum into it
+        e_time = d
+        lin_energy = mic_energy
+    else:
+        k = 1 if use_shadow else 0
+        E = spec[k, 1]
+        e_time = block[k, 1]
+        lin_energy = e_lin
+    if far_active_now:
+        if mic_energy > 0.0:
+            state[S_LIN_NUM] = 0.95 * state[S_LIN_NUM] + 0.05 * mic_energy
+            state[S_LIN_DEN] = 0.95 * state[S_LIN_DEN] + 0.05 * lin_energy
+        if loud:
+            frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
+            # fast rise, slow decay (1 dB/s): survives double talk, tells "converged"
+            state[S_CONVERGED_DB] = max(frame_erle if frame_erle < 40.0 else 40.0, state[S_CONVERGED_DB] - 0.01)
+    st = state[S_ST_ERLE_DB]
+    residual_ratio = 10.0 ** (-min(max(st, 0.0), 40.0) / 10.0)
+
+    # 4. the suppressor, on the far frame the echo mostly comes from: the filter's main partition
+    # once it has converged, before that the delay estimator's best lag
+    if ints[I_FRAME_COUNT] % 10 == 0:
+        ints[I_LAG_PART] = peak_partition(W[0])
+    ints[I_FRAME_COUNT] += 1
+    if state[S_CONVERGED_DB] >= 10.0 or dstate[ST_CANDIDATE] < 0:
+        lag = ints[I_OFFSET] + ints[I_LAG_PART]
+    else:
+        lag = dstate[ST_CANDIDATE]
+    xs = (j - lag) % cap
+    # weight of the initial-phase echo assumption: 1 until the linear filter shows init_erle_db[0]
+    # of ERLE in far-end single talk, 0 from init_erle_db[1] on; a latch: once over, the initial
+    # phase does not come back (double talk also lowers the single-talk ERLE estimate)
+    w = (params[P_INIT_HI_DB] - st) / (params[P_INIT_HI_DB] - params[P_INIT_LO_DB])
+    if w < state[S_INIT_W]:
+        state[S_INIT_W] = 0.0 if w <= 0.0 else w
+    share, out_energy = suppress_step(
+        E, spectra[xs], power[xs], e_time, state[S_ETA], residual_ratio, power[slot], state[S_INIT_W], use_mic,
+        d, pad, Dblk, D, D2, params[P_NL], params[P_BETA], params[P_G_MIN], params[P_RELEASE],
+        params[P_ECHO_DECAY], params[P_WINDOW_SCALE], params[P_SMOOTH], sup_spectra, G, kernel_taps, phase,
+        plan, sup_reals, noise, params[P_CN_SCALE], params[P_CN_RISE], rng_state, out, params[P_ENV_DECAY],
+        params[P_INIT_EXTRA_DB])
+    if far_active_now:
+        if share > params[P_ST_SHARE] and loud:
+            # far-end single talk: the linear filter's ERLE, which sets the residual the
+            # suppressor assumes (frozen in double talk, drops at once after a path change)
+            frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
+            state[S_ST_ERLE_DB] = st + 0.2 * ((frame_erle if frame_erle < 40.0 else 40.0) - st)
+        if mic_energy > 0.0:
+            state[S_ERLE_NUM] = 0.95 * state[S_ERLE_NUM] + 0.05 * mic_energy
+            state[S_ERLE_DEN] = 0.95 * state[S_ERLE_DEN] + 0.05 * out_energy
+        # double talk: far end active, the mic not explained by the far end (low echo share)
+        # and the linear error well above the residual the filter leaves in single talk
+        ints[I_DOUBLE_TALK] = share < params[P_ST_SHARE] and e_lin > 4.0 * mic_energy * residual_ratio and loud
+        # far-end single talk: what is left of this frame is residual echo (see audio3a.stage):
+        # the mic is coherent with the far end, or the linear filter removed >= 10 dB of it
+        ints[I_ECHO_DOMINANT] = share > params[P_ST_SHARE] or (loud and e_lin < 0.1 * mic_energy)
+    else:
+        ints[I_DOUBLE_TALK] = 0
+        ints[I_ECHO_DOMINANT] = 0
+    return True
 
 
 @dataclass(frozen=True)
@@ -202,96 +391,77 @@ class EchoCanceller(RenderStage):
         self.plan = make_plan(n_fft)
         self.render = RenderBuffer(b, n_fft, cap, ahead)
         self.delay = DelayEstimator(sample_rate, n_fft, b, config.max_delay_ms, cap)
-        self.main = AdaptiveFilter(self.n_part, b, n_fft, self.plan)
-        self.shadow = AdaptiveFilter(self.n_part, b, n_fft, self.plan, fixed_mu=0.5)
+        self.filters = FilterPair(self.n_part, b, n_fft, shadow_mu=0.5)
+        self.main, self.shadow = self.filters.main, self.filters.shadow
         d_samples = int(round(config.suppressor_delay_ms * sample_rate / 1000))
         self.latency_ms = 1000.0 * d_samples / sample_rate
         self.suppressor = EchoSuppressor(b, n_fft, self.plan, d_samples, config.nonlinear_db,
                                          config.overdrive, config.suppression_db, config.echo_decay_db_per_s,
                                          config.init_extra_suppression_db)
         self.cng = ComfortNoise(self.n_bins, b, n_fft)
-        # per-frame scratch
+        # per-frame scratch and state (see capture_frame)
         self._d = np.zeros(b)
-        self._mic_hist = np.zeros(n_fft)
-        self._D = np.zeros(self.n_bins, np.complex128)
-        self._D2 = np.zeros(self.n_bins)
-        self._Yh = np.zeros(self.n_bins, np.complex128)
-        self._pad = np.zeros(n_fft)
-        self._Dblk = np.zeros(self.n_bins, np.complex128)
-        # step state per bin: Eh, Yavg (leakage), See, Syy, M (misalignment, ``filter.kalman_step``)
-        self._leak = np.zeros((5, self.n_bins))
-        # main filter step (``filter.kalman_step``): [1/P, process noise q, mu_max, c = B/N, M at reset]
-        self._kal = np.array([1.0 / self.n_part, 1e-4, 0.5, b / n_fft, 1e3])
-        self._leak_state = np.zeros(2)
+        self._cspec = np.zeros((4, self.n_bins), np.complex128)  # far X, mic D, Yh, mic block spectrum
+        self._rspec = np.zeros((6, self.n_bins))  # |D|^2; main step state Eh, Yavg, See, Syy, M
+        self._rtime = np.zeros((3, n_fft))  # far window, mic history, zero-padded mic block
         self._out = np.zeros(b, np.float32)
-        self._delta = 1e-6 * n_fft * self.n_part
-        self._beta0 = 2.0 * b / sample_rate  # leakage smoothing (Valin: 2 frames per second)
-        # the fixed arguments of the per-frame kernels (arrays are only ever updated in place)
-        render, delay, main, shadow = self.render, self.delay, self.main, self.shadow
+        self._ints = np.zeros(N_INTS, np.int64)
+        self._state = np.zeros(N_STATE)
         sup, cng = self.suppressor, self.cng
-        self._front_args = (render.frames, render.capacity, render.frame_len, render._window, render._plan,
-                            render._X, render.spectra, render.power, render.energy, delay.edges,
-                            delay._far_mean, delay._mic_mean, delay.far_bits, delay.far_active, delay._floors,
-                            delay.dist, delay.smoothing, delay._scratch, self._d, self._mic_hist, self.plan,
-                            self._D, self._D2)
-        self._filter_args = (render.spectra, render.power, render.energy, render.capacity, self._d, self.plan,
-                             main.W, main.spec, main.time, main.block, main.bins, main._g,
-                             shadow.W, shadow.spec, shadow.time, shadow.block, shadow.bins, shadow._g,
-                             self._Yh, self._leak, self._leak_state, self._beta0, main.gain_scale, self._delta,
-                             main.alpha, self._kal)
-        self._sup_args = (self._d, self._pad, self._Dblk, self._D, self._D2, sup.nl, sup.beta, sup.g_min, sup.release, sup.echo_decay,
-                          sup.window_scale, sup.smooth, sup.spectra, sup.G, sup.kernel_taps, sup.phase, sup.plan,
-                          sup.reals, cng.noise, cng.scale, cng.rise, cng.rng_state, self._out, sup.env_decay,
-                          sup.init_extra_db)
+        params = np.zeros(N_PARAMS)
+        params[P_MARGIN] = self.margin
+        params[P_INIT_LO_DB], params[P_INIT_HI_DB] = config.init_erle_db
+        params[P_ST_SHARE] = self.ST_SHARE
+        params[P_DELAY_SMOOTHING] = self.delay.smoothing
+        params[P_DELAY_HOLD] = self.delay.hold
+        params[P_DELAY_MIN_CONF] = self.delay.min_confidence
+        params[P_BETA0] = 2.0 * b / sample_rate  # leakage smoothing (Valin: 2 frames per second)
+        params[P_GAIN_SCALE] = self.filters.gain_scale
+        params[P_DELTA] = 1e-6 * n_fft * self.n_part
+        params[P_ALPHA] = self.filters.alpha
+        params[P_KAL:P_KAL + 5] = (1.0 / self.n_part, 1e-4, 0.5, b / n_fft, 1e3)
+        params[P_NL], params[P_BETA], params[P_G_MIN] = sup.nl, sup.beta, sup.g_min
+        params[P_RELEASE], params[P_ECHO_DECAY], params[P_WINDOW_SCALE] = sup.release, sup.echo_decay, sup.window_scale
+        params[P_SMOOTH], params[P_ENV_DECAY], params[P_INIT_EXTRA_DB] = sup.smooth, sup.env_decay, sup.init_extra_db
+        params[P_CN_SCALE], params[P_CN_RISE] = cng.scale, cng.rise
+        self._params = params
+        render, delay, fp = self.render, self.delay, self.filters
+        # the fixed arguments of capture_frame (arrays are only ever updated in place)
+        self._frame_args = (render.frames, render.spectra, render.power, render.energy, render.counters,
+                            delay.edges, delay.means, delay.far_bits, delay.far_active, delay.dist, delay.state,
+                            delay.levels, fp.W, fp.spec, fp.time, fp.block, fp.bins, fp.g, self._cspec,
+                            self._rspec, self._rtime, self._d, self.plan, self._ints, self._state, params,
+                            sup.spectra, sup.reals, sup.G, sup.kernel_taps, sup.phase, cng.noise, cng.rng_state,
+                            self._out)
         self.reset()
 
     # ------------------------------------------------------------------ API
     def reset(self) -> None:
         self.render.reset()
         self.delay.reset()
-        self.main.reset()
-        self.shadow.reset()
+        self.filters.reset()
         self.suppressor.reset()
         self.cng.reset()
-        self._mic_hist[:] = 0.0
-        self._leak[:] = 0.0
-        self._leak[4] = self._kal[4]
-        self._leak_state[:] = 0.0
+        self._rtime[:] = 0.0
+        self._rspec[:] = 0.0
+        self._rspec[5] = self._params[P_KAL + 4]  # M at reset
         self._out[:] = 0.0
-        self.offset = 0
-        self.eta = 1.0
-        self._copy_count = 0
-        self._reset_count = 0
-        self._diverge_count = 0
-        self.divergence_resets = 0
-        self.filter_copies = 0
-        self._erle_num = 0.0
-        self._erle_den = 0.0
-        self._lin_num = 0.0
-        self._lin_den = 0.0
-        self._lin_erle_db = 0.0
-        self._double_talk = False
-        self.echo_dominant = False
-        self._em_avg = 0.0
-        self._converged_db = 0.0
-        self._st_erle_db = 0.0
-        self._frame_count = 0
-        self._init_w = 1.0
-        self._lag_part = 0
-        self._mic_avg = 0.0
-        self._es_avg = 0.0
-        self._shadow_won = False
+        self._ints[:] = 0
+        self._state[:] = 0.0
+        self._state[S_ETA] = 1.0
+        self._state[S_INIT_W] = 1.0
 
     @property
     def stats(self) -> AecStats:
+        st = self._state
         return AecStats(
-            erle_db=self._ratio_db(self._erle_num, self._erle_den),
-            linear_erle_db=self._ratio_db(self._lin_num, self._lin_den),
+            erle_db=self._ratio_db(st[S_ERLE_NUM], st[S_ERLE_DEN]),
+            linear_erle_db=self._ratio_db(st[S_LIN_NUM], st[S_LIN_DEN]),
             delay_ms=self.delay_ms,
-            delay_confidence=float(self.delay.confidence),
-            double_talk=bool(self._double_talk),
-            divergence_resets=self.divergence_resets,
-            filter_copies=self.filter_copies,
+            delay_confidence=self.delay.confidence,
+            double_talk=bool(self._ints[I_DOUBLE_TALK]),
+            divergence_resets=int(self._ints[I_DIVERGENCE_RESETS]),
+            filter_copies=int(self._ints[I_FILTER_COPIES]),
             render_underruns=self.render.underruns,
             render_overflows=self.render.overflows,
         )
@@ -300,12 +470,27 @@ class EchoCanceller(RenderStage):
     def delay_ms(self) -> float:
         """Bulk offset plus the main filter's largest tap (the direct path) once it has converged."""
         frame_ms = 1000.0 * self.frame_len / self.sample_rate
-        if self._ratio_db(self._lin_num, self._lin_den) > 6.0:
+        if self._ratio_db(self._state[S_LIN_NUM], self._state[S_LIN_DEN]) > 6.0:
             taps = self.main.impulse_response()
             return self.offset * frame_ms + 1000.0 * int(np.argmax(np.abs(taps))) / self.sample_rate
         if self.delay.delay_frames >= 0:
             return self.delay.delay_frames * frame_ms
         return 0.0
+
+    @property
+    def offset(self) -> int:
+        """Far frames between the current one and the filter's first partition."""
+        return int(self._ints[I_OFFSET])
+
+    @property
+    def echo_dominant(self) -> bool:
+        """The last mic frame was mostly loudspeaker echo (see ``audio3a.stage``)."""
+        return bool(self._ints[I_ECHO_DOMINANT])
+
+    @property
+    def _init_w(self) -> float:
+        """Weight of the suppressor's initial-phase echo assumption (``capture_frame``)."""
+        return float(self._state[S_INIT_W])
 
     @staticmethod
     def _ratio_db(num: float, den: float) -> float:
@@ -313,165 +498,25 @@ class EchoCanceller(RenderStage):
             return 0.0
         return float(10.0 * math.log10(num / den))
 
+    def _fast_frame(self, frame) -> bool:
+        """A contiguous mono float32 frame of the right length: the kernels take it as is and
+        check its samples themselves (one call less than ``Stage.process``'s general check)."""
+        return (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
+                and frame.shape[0] == self.frame_len and frame.strides[0] == 4)
+
+    def process_render(self, frame) -> None:
+        render = self.render
+        if not (self._fast_frame(frame) and push_frame(frame, render.frames, render.counters, render.max_ahead)):
+            super().process_render(frame)  # converts other dtypes, raises on bad frames
+
+    def process(self, frame) -> np.ndarray:
+        if self._fast_frame(frame) and capture_frame(frame, *self._frame_args):
+            return self._out
+        return super().process(frame)  # converts other dtypes, raises on bad frames
+
     def _process_render(self, x: np.ndarray) -> None:
         self.render.push(x)
 
-    # --------------------------------------------------------------- capture
     def _process(self, x: np.ndarray) -> np.ndarray:
-        render = self.render
-        delay = self.delay
-        cap = render.capacity
-        j = render.pop_index()
-        slot = j % cap
-        d = self._d
-        # far spectrum into the ring, both binary spectra and the delay distances: one kernel
-        mic_energy, updated, lag, conf = capture_front(j, x, *self._front_args)
-        if updated and delay.observe(lag, conf):
-            lag = delay._candidate
-            inside = self.offset + 1 <= lag <= self.offset + self.n_part // 2
-            if self._converged_db < 10.0:
-                # nothing to lose yet: follow the estimator
-                self._move_offset(max(0, delay.accept() - self.margin))
-            elif not inside and delay.proposes(100, 0.4):
-                # a converged filter moves only for a delay that persists for ~1 s
-                self._move_offset(max(0, delay.accept() - self.margin))
-        loud = mic_energy > 10.0 * delay._floors[1]
-
-        base = j - self.offset
-        main, shadow = self.main, self.shadow
-        em, es, eta, far_active = filter_pair_step(base, main._part, shadow._part, main._count % 4 == 0,
-                                                   *self._filter_args)
-        if far_active:
-            self.eta = eta
-            # main.advance(), shadow.advance()
-            n_part = self.n_part
-            main._count += 1
-            main._part = (main._part + 1) % n_part
-            shadow._count += 1
-            shadow._part = (shadow._part + 1) % n_part
-            self._copy_rules(em, es, mic_energy, loud)
-
-        # output of the linear stage: the clearly better filter
-        use_shadow = self._shadow_won if far_active else self._shadow_wins(em, es, mic_energy)
-        e_lin = es if es < em else em
-        use_mic = e_lin > mic_energy  # worse than nothing: pass the mic through the suppressor
-        if use_mic:
-            E = self._Dblk  # suppress_step computes the mic's block spectrum into it
-            e_time = d
-            lin_energy = mic_energy
-        else:
-            lin = shadow if use_shadow else main
-            E = lin.E
-            e_time = lin.e
-            lin_energy = e_lin
-        if far_active:
-            if mic_energy > 0.0:
-                self._lin_num = 0.95 * self._lin_num + 0.05 * mic_energy
-                self._lin_den = 0.95 * self._lin_den + 0.05 * lin_energy
-            if loud:
-                frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
-                # fast rise, slow decay (1 dB/s): survives double talk, tells "converged"
-                self._converged_db = max(frame_erle if frame_erle < 40.0 else 40.0,
-                                         self._converged_db - 0.01)
-        st = self._st_erle_db
-        residual_ratio = 10 ** (-min(max(st, 0.0), 40.0) / 10)
-
-        if self._frame_count % 10 == 0:
-            self._lag_part = peak_partition(main.W)
-        self._frame_count += 1
-        # far frame the echo mostly comes from: the filter's main partition once it has
-        # converged, before that the delay estimator's best lag
-        if self._converged_db >= 10.0 or delay._candidate < 0:
-            lag = self.offset + self._lag_part
-        else:
-            lag = delay._candidate
-        xs = (j - lag) % cap
-        power = render.power
-        share, out_energy = suppress_step(E, render.spectra[xs], power[xs], e_time, self.eta, residual_ratio,
-                                          power[slot], self._init_weight(), use_mic, *self._sup_args)
-        if far_active:
-            if share > self.ST_SHARE and loud:
-                # far-end single talk: the linear filter's ERLE, which sets the residual the
-                # suppressor assumes (frozen in double talk, drops at once after a path change)
-                frame_erle = 10.0 * math.log10((mic_energy + 1e-20) / (e_lin + 1e-20))
-                self._st_erle_db = st + 0.2 * ((frame_erle if frame_erle < 40.0 else 40.0) - st)
-            if mic_energy > 0.0:
-                self._erle_num = 0.95 * self._erle_num + 0.05 * mic_energy
-                self._erle_den = 0.95 * self._erle_den + 0.05 * out_energy
-            # double talk: far end active, the mic not explained by the far end (low echo share)
-            # and the linear error well above the residual the filter leaves in single talk
-            self._double_talk = bool(share < self.ST_SHARE and e_lin > 4.0 * mic_energy * residual_ratio
-                                     and loud)
-            # far-end single talk: what is left of this frame is residual echo (see audio3a.stage):
-            # the mic is coherent with the far end, or the linear filter removed >= 10 dB of it
-            self.echo_dominant = bool(share > self.ST_SHARE or (loud and e_lin < 0.1 * mic_energy))
-        else:
-            self._double_talk = False
-            self.echo_dominant = False
+        capture_frame(x, *self._frame_args)
         return self._out
-
-    # ---------------------------------------------------------------- helpers
-    def _init_weight(self) -> float:
-        """Weight of the suppressor's initial-phase echo assumption: 1 until the linear filter
-        shows ``init_erle_db[0]`` of ERLE in far-end single talk, 0 from ``init_erle_db[1]`` on."""
-        lo, hi = self.config.init_erle_db
-        w = (hi - self._st_erle_db) / (hi - lo)
-        # a latch: once over, the initial phase does not come back (double talk also lowers
-        # the single-talk ERLE estimate; a divergence reset is mostly caused by double talk)
-        if w < self._init_w:
-            self._init_w = 0.0 if w <= 0.0 else w
-        return self._init_w
-
-
-    def _shadow_wins(self, em: float, es: float, mic_energy: float) -> bool:
-        """The shadow's error is under half the main's and a quarter of the mic in this frame
-        and, once the filter has converged (10 dB), under half the main's on average over the
-        last ~10 far-active frames (``_es_avg``, ``_em_avg``). A shadow that partly tracks the near-end talker in double talk wins
-        single frames, not a window: without the window such a shadow was copied into a
-        converged main filter (then a divergence reset) when double talk began at 6 s."""
-        if not (es < 0.5 * em and es < 0.25 * mic_energy):
-            return False
-        return self._converged_db < 10.0 or self._es_avg < 0.5 * self._em_avg
-
-    def _copy_rules(self, em: float, es: float, mic_energy: float, loud: bool) -> None:
-        # copy only when the shadow clearly wins and removes most of the mic: in double
-        # talk a fast filter also "wins" by partly tracking the near-end talker
-        self._es_avg += 0.1 * (es - self._es_avg)
-        self._em_avg += 0.1 * (em - self._em_avg)
-        self._shadow_won = self._shadow_wins(em, es, mic_energy)
-        if self._shadow_won:
-            self._copy_count += 1
-        else:
-            self._copy_count = 0
-        if self._copy_count >= 2:
-            self.main.W[:] = self.shadow.W
-            # the copied filter's misalignment: what the shadow leaves, per bin
-            misalignment_from_error(self.shadow.E, self.main._X2g, self._kal[3], self._leak[4])
-            self.filter_copies += 1
-            self._copy_count = 0
-        if es > 2.0 * em:
-            self._reset_count += 1
-        else:
-            self._reset_count = 0
-        if self._reset_count >= 5:
-            self.shadow.W[:] = self.main.W
-            self._reset_count = 0
-        self._mic_avg += 0.1 * (mic_energy - self._mic_avg)
-        if self._em_avg > 2.0 * self._mic_avg and loud:
-            self._diverge_count += 1
-        else:
-            self._diverge_count = 0
-        if self._diverge_count >= 10:
-            self.main.W[:] = 0.0
-            self._leak[4] = self._kal[4]
-            self._converged_db = 0.0
-            self.divergence_resets += 1
-            self._diverge_count = 0
-
-    def _move_offset(self, new_offset: int) -> None:
-        shift = new_offset - self.offset
-        if shift == 0:
-            return
-        shift_partitions(self.main.W, shift)
-        shift_partitions(self.shadow.W, shift)
-        self.offset = new_offset

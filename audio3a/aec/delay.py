@@ -105,7 +105,7 @@ def track_floor(floor, e):
 
 @kernel
 def far_frame_update(power, energy, s, edges, far_mean, far_bits, far_active, floors):
-    """``DelayEstimator.add_far`` of far frame slot ``s`` (floors[0]: the far noise floor)."""
+    """Record far frame slot ``s``: its binary spectrum and activity (floors[0]: the far noise floor)."""
     far_bits[s] = binary_spectrum(power, edges, far_mean, 0.05)
     floors[0] = track_floor(floors[0], energy)
     far_active[s] = energy > 1e-9 and energy > 4.0 * floors[0]
@@ -114,7 +114,7 @@ def far_frame_update(power, energy, s, edges, far_mean, far_bits, far_active, fl
 @kernel
 def mic_frame_update(mic_power, mic_energy, j, cap, edges, mic_mean, far_bits, far_active, floors, dist,
                      rate, scratch):
-    """The kernel part of ``DelayEstimator.update`` (floors[1]: the mic noise floor).
+    """Add a mic frame: its binary spectrum against the far ones (floors[1]: the mic noise floor).
 
     Returns (updated, arg-min lag, confidence); not updated for mic frames at the noise floor.
     """
@@ -149,8 +149,47 @@ def update_distances(mic_bits, far_bits, far_active, j, cap, dist, rate, scratch
     return best, max(conf, 0.0)
 
 
+# indices of ``DelayEstimator.state`` (int64) and ``DelayEstimator.levels`` (float64)
+ST_DELAY, ST_CANDIDATE, ST_COUNT = 0, 1, 2
+LV_FAR_FLOOR, LV_MIC_FLOOR, LV_CONFIDENCE = 0, 1, 2
+
+
+@kernel
+def proposes(state, levels, hold, min_confidence):
+    """True when the current arg-min differs from the accepted delay and has held ``hold``
+    updates with at least ``min_confidence``."""
+    return (state[ST_CANDIDATE] >= 0 and state[ST_CANDIDATE] != state[ST_DELAY]
+            and state[ST_COUNT] >= hold and levels[LV_CONFIDENCE] >= min_confidence)
+
+
+@kernel
+def observe(lag, confidence, state, levels, hold, min_confidence):
+    """Count an arg-min ``lag`` of the distances (from ``mic_frame_update``); return True when a
+    new delay is proposed (``accept`` takes it)."""
+    levels[LV_CONFIDENCE] = confidence
+    if lag == state[ST_CANDIDATE]:
+        state[ST_COUNT] += 1
+    else:
+        state[ST_CANDIDATE] = lag
+        state[ST_COUNT] = 1
+    return proposes(state, levels, hold, min_confidence)
+
+
+@kernel
+def accept(state):
+    """Make the current candidate the accepted delay; return it (frames)."""
+    state[ST_DELAY] = state[ST_CANDIDATE]
+    return state[ST_DELAY]
+
+
 class DelayEstimator:
-    """Frame-resolution bulk delay from binary spectra (see the module docstring)."""
+    """Frame-resolution bulk delay from binary spectra (see the module docstring).
+
+    The per-frame work runs in kernels (``far_frame_update``, ``mic_frame_update``, ``observe``)
+    called by the canceller's frame kernel; the scalar state lives in two small arrays:
+    ``state`` = [accepted delay (frames, -1: none yet), candidate lag, frames it has held] and
+    ``levels`` = [far noise floor, mic noise floor, confidence].
+    """
 
     def __init__(self, sample_rate: int, n_fft: int, frame_len: int, max_delay_ms: float,
                  capacity: int, smoothing: float = 0.04, hold: int = 8, min_confidence: float = 0.2):
@@ -167,62 +206,24 @@ class DelayEstimator:
         self.min_confidence = min_confidence
         self.far_bits = np.zeros(capacity, np.int64)
         self.far_active = np.zeros(capacity, np.bool_)
-        self.dist = np.zeros(self.max_lag + 1, np.float64)
-        self._scratch = np.zeros(self.max_lag + 1, np.float64)
-        self._far_mean = np.zeros(N_BANDS, np.float64)
-        self._mic_mean = np.zeros(N_BANDS, np.float64)
-        self._floors = np.zeros(2, np.float64)  # far, mic noise-floor energies
+        self.dist = np.zeros((2, self.max_lag + 1), np.float64)  # distances, median scratch
+        self.means = np.zeros((2, N_BANDS), np.float64)  # band means: far, mic
+        self.state = np.zeros(3, np.int64)
+        self.levels = np.zeros(3, np.float64)
         self.reset()
 
     def reset(self) -> None:
         self.far_bits[:] = 0
         self.far_active[:] = False
-        self.dist[:] = N_BANDS / 2.0
-        self._far_mean[:] = 0.0
-        self._mic_mean[:] = 0.0
-        self._floors[:] = 0.0
-        self.delay_frames = -1  # none accepted yet
-        self.confidence = 0.0
-        self._candidate = -1
-        self._count = 0
+        self.dist[0] = N_BANDS / 2.0
+        self.means[:] = 0.0
+        self.levels[:] = 0.0
+        self.state[:] = (-1, -1, 0)  # no delay accepted yet, no candidate
 
     @property
-    def _far_floor(self) -> float:
-        return float(self._floors[0])
+    def delay_frames(self) -> int:
+        return int(self.state[ST_DELAY])
 
     @property
-    def _mic_floor(self) -> float:
-        return float(self._floors[1])
-
-    def add_far(self, j: int, power: np.ndarray, energy: float) -> None:
-        """Record far frame j (its window power spectrum and sample energy)."""
-        far_frame_update(power, energy, j % self.capacity, self.edges, self._far_mean, self.far_bits,
-                         self.far_active, self._floors)
-
-    def update(self, j: int, mic_power: np.ndarray, mic_energy: float) -> bool:
-        """Add mic frame j; return True when a new delay is proposed (``accept`` takes it)."""
-        updated, lag, conf = mic_frame_update(mic_power, mic_energy, j, self.capacity, self.edges,
-                                              self._mic_mean, self.far_bits, self.far_active, self._floors,
-                                              self.dist, self.smoothing, self._scratch)
-        return updated and self.observe(lag, conf)
-
-    def observe(self, lag: int, confidence: float) -> bool:
-        """Count an arg-min ``lag`` of the distances (from ``mic_frame_update``); return True when
-        a new delay is proposed (``accept`` takes it)."""
-        self.confidence = confidence
-        if lag == self._candidate:
-            self._count += 1
-        else:
-            self._candidate, self._count = lag, 1
-        return self.proposes(self.hold, self.min_confidence)
-
-    def proposes(self, hold: int, min_confidence: float) -> bool:
-        """True when the current arg-min differs from the accepted delay and has held ``hold``
-        updates with at least ``min_confidence``."""
-        return (self._candidate >= 0 and self._candidate != self.delay_frames
-                and self._count >= hold and self.confidence >= min_confidence)
-
-    def accept(self) -> int:
-        """Make the current candidate the accepted delay; return it (frames)."""
-        self.delay_frames = self._candidate
-        return self.delay_frames
+    def confidence(self) -> float:
+        return float(self.levels[LV_CONFIDENCE])

@@ -87,18 +87,6 @@ def span_energy(energy, base, cap, n_part):
 
 
 @kernel(fastmath=True)
-def echo_spectrum(spectra, base, cap, W, Y):
-    """Y = sum_p X_{base-p} W_p."""
-    n_part, n_bins = W.shape
-    for k in range(n_bins):
-        Y[k] = 0.0
-    for p in range(n_part):
-        row = spectra[(base - p) % cap]
-        for k in range(n_bins):
-            Y[k] += row[k] * W[p, k]
-
-
-@kernel(fastmath=True)
 def echo_spectra_pair(spectra, base, cap, Wm, Ws, Ym, Ys, acc_m, acc_s):
     """echo_spectrum of two filters in one pass over the far spectra.
 
@@ -165,14 +153,6 @@ def error_from_spectrum(Y, d, plan, y_time, y_hat, e, E, e_pad, Yh, want_yh):
 
 
 @kernel(fastmath=True)
-def filter_error(spectra, base, cap, W, d, plan, Y, y_time, y_hat, e, E, e_pad, Yh, want_yh):
-    """Echo estimate y_hat, error e = d - y_hat, E = FFT([0, e]) and, when ``want_yh``,
-    Yh = FFT([0, y_hat]); returns sum e^2."""
-    echo_spectrum(spectra, base, cap, W, Y)
-    return error_from_spectrum(Y, d, plan, y_time, y_hat, e, E, e_pad, Yh, want_yh)
-
-
-@kernel(fastmath=True)
 def proportionate_weights(W, alpha, g):
     """IPNLMS partition weights g_p = (1 - a) / 2 + (1 + a) P |W_p| / (2 sum |W|), mean 1."""
     n_part = W.shape[0]
@@ -186,35 +166,6 @@ def proportionate_weights(W, alpha, g):
     for p in range(n_part):
         share = g[p] / total if total > 0.0 else 1.0 / n_part
         g[p] = 0.5 * (1.0 - alpha) + 0.5 * (1.0 + alpha) * n_part * share
-
-
-@kernel(fastmath=True)
-def adapt(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_spec):
-    """Proportionate PBFDAF step (IPNLMS over partitions, Benesty & Gay 2002):
-
-    W_p += mu_k scale g_p conj(X_{base-p}) E / (sum_q g_q |X_{base-q}|^2 + delta + 0.01 mean_k(...)),
-
-    unconstrained; ``constrain_taps`` fixes one partition per frame.
-    """
-    n_part, n_bins = W.shape
-    X2g[:] = 0.0
-    for p in range(n_part):
-        row = power[(base - p) % cap]
-        for k in range(n_bins):
-            X2g[k] += g[p] * row[k]
-    # regularise against the mean power: bins the far end leaves empty (narrow-band
-    # speech above 4 kHz) must not get huge steps that the constraint spreads to all bins
-    mean = 0.0
-    for k in range(n_bins):
-        mean += X2g[k]
-    reg = delta + 0.01 * mean / n_bins
-    for k in range(n_bins):
-        tmp_spec[k] = E[k] * (mu[k] * gain_scale / (X2g[k] + reg))
-    for p in range(n_part):
-        row = spectra[(base - p) % cap]
-        gp = g[p]
-        for k in range(n_bins):
-            W[p, k] += row[k].conjugate() * (gp * tmp_spec[k])
 
 
 @kernel(fastmath=True)
@@ -385,22 +336,26 @@ def misalignment_from_error(E, X2, c, M):
 
 
 @kernel
+def copy_filter(src, dst):
+    """dst = src (coefficients of the same shape; explicit loops compile fast)."""
+    for p in range(src.shape[0]):
+        for k in range(src.shape[1]):
+            dst[p, k] = src[p, k]
+
+
+@kernel
 def shift_partitions(W, shift):
     """Move the filter by ``shift`` partitions (positive: echo now arrives earlier in it)."""
-    n_part = W.shape[0]
+    n_part, n_bins = W.shape
     if shift > 0:
         for p in range(n_part):
-            if p + shift < n_part:
-                W[p] = W[p + shift]
-            else:
-                W[p] = 0.0
+            for k in range(n_bins):
+                W[p, k] = W[p + shift, k] if p + shift < n_part else 0.0
     elif shift < 0:
         s = -shift
         for p in range(n_part - 1, -1, -1):
-            if p - s >= 0:
-                W[p] = W[p - s]
-            else:
-                W[p] = 0.0
+            for k in range(n_bins):
+                W[p, k] = W[p - s, k] if p - s >= 0 else 0.0
 
 
 @kernel(fastmath=True)
@@ -419,22 +374,9 @@ def peak_partition(W):
 
 
 @kernel(fastmath=True)
-def adapt_frame(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_spec, alpha,
-                update_weights, constrain, part, n_taps, plan, tmp_time):
-    """proportionate_weights (when ``update_weights``) + adapt + (when ``constrain``)
-    constrain_taps of ``part``, in one call."""
-    if update_weights:
-        proportionate_weights(W, alpha, g)
-    adapt(spectra, power, base, cap, W, E, g, mu, gain_scale, delta, X2g, tmp_spec)
-    if constrain:
-        constrain_taps(W, part, n_taps, plan, tmp_time, tmp_spec)
-
-
-@kernel(fastmath=True)
-def filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, time_m, block_m, bins_m, g_m,
-                      part_m, Ws, spec_s, time_s, block_s, bins_s, g_s, part_s, Yh, leak, leak_state,
-                      beta0, gain_scale, delta, alpha, update_weights, kal):
-    """One frame of the main and shadow filters in one call (few arguments, no Python between):
+def filter_pair_frame(spectra, power, energy, base, cap, d, plan, W, spec, time, block, bins, g, part_m, part_s,
+                      Yh, leak, leak_state, beta0, gain_scale, delta, alpha, update_weights, kal):
+    """One frame of the main and shadow filters (``FilterPair``: index 0 main, 1 shadow) in one call:
 
     errors of both (and the main echo-estimate spectrum Yh); when the far end is active the
     leakage (``leakage_update``), the main step size (``kalman_step``; state rows of ``leak``:
@@ -444,6 +386,11 @@ def filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, ti
     (``span_energy``) exceeds 1e-7 per partition.
     Returns (main error energy, shadow error energy, leakage or -1 when not adapted, far active).
     """
+    Wm, Ws = W[0], W[1]
+    spec_m, spec_s = spec[0], spec[1]
+    time_m, time_s = time[0], time[1]
+    block_m, block_s = block[0], block[1]
+    bins_m, bins_s = bins[0], bins[1]
     n_part = Wm.shape[0]
     far_active = span_energy(energy, base, cap, n_part) > 1e-7 * n_part
     # both echo estimates in one pass over the far spectra (the memory-bound part)
@@ -456,14 +403,14 @@ def filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, ti
     if far_active:
         n_taps = d.shape[0]
         if update_weights:
-            proportionate_weights(Wm, alpha, g_m)
-            proportionate_weights(Ws, alpha, g_s)
-        partition_powers(power, base, cap, g_m, g_s, bins_m[1], bins_s[1])
+            proportionate_weights(Wm, alpha, g[0])
+            proportionate_weights(Ws, alpha, g[1])
+        partition_powers(power, base, cap, g[0], g[1], bins_m[1], bins_s[1])
         # the leakage (for the suppressor's residual-echo estimate); the main filter's step from
         # its misalignment state (row 4 of ``leak``)
         eta = leakage_update(spec_m[1], Yh, leak[0], leak[1], leak_state, beta0, 0.25 * beta0)
         kalman_step(spec_m[1], Yh, bins_m[1], leak[4], leak[2], leak[3], kal, bins_m[0])
-        adapt_pair_powered(spectra, base, cap, Wm, spec_m[1], g_m, bins_m[0], Ws, spec_s[1], g_s, bins_s[0],
+        adapt_pair_powered(spectra, base, cap, Wm, spec_m[1], g[0], bins_m[0], Ws, spec_s[1], g[1], bins_s[0],
                            gain_scale, delta, bins_m[1], bins_s[1], bins_m[2:], bins_s[2:])
         constrain_taps(Wm, part_m, n_taps, plan, time_m[2], spec_m[2])
         constrain_taps(Ws, part_s, n_taps, plan, time_s[2], spec_s[2])
@@ -471,31 +418,18 @@ def filter_pair_frame(spectra, power, energy, base, cap, d, plan, Wm, spec_m, ti
 
 
 class AdaptiveFilter:
-    """One PBFDAF: coefficients and the per-frame scratch it needs (no allocation per frame)."""
+    """One PBFDAF of a ``FilterPair``: views of its coefficients and per-frame scratch."""
 
-    def __init__(self, n_part: int, frame_len: int, n_fft: int, plan, fixed_mu: float = 0.0):
-        self.n_part = n_part
+    def __init__(self, pair: "FilterPair", index: int, fixed_mu: float):
         self.fixed_mu = fixed_mu
-        self.frame_len = frame_len
-        self.n_fft = n_fft
-        self.plan = plan
-        n_bins = n_fft // 2 + 1
-        # complex64 coefficients: half the memory traffic of the MAC loops (sums in complex128)
-        self.W = np.zeros((n_part, n_bins), np.complex64)
-        # scratch packed in a few arrays (fewer kernel arguments); the names are views
-        self.spec = np.zeros((3, n_bins), np.complex128)  # Y, E, tmp
-        self.time = np.zeros((3, n_fft), np.float64)  # y_time, e_pad, tmp
-        self.block = np.zeros((2, frame_len), np.float64)  # y_hat, e
-        self.bins = np.zeros((4, n_bins), np.float64)  # mu, X2g, 2 scratch rows (split complex)
-        self.Y, self.E, self._tmp_spec = self.spec
-        self.y_time, self.e_pad, self._tmp_time = self.time
-        self.y_hat, self.e = self.block
-        self.mu, self._X2g = self.bins[0], self.bins[1]
-        self.gain_scale = n_fft / frame_len
-        self.alpha = 0.0
-        self._g = np.ones(n_part)
-        self._part = 0
-        self._count = 0
+        self.n_fft = pair.n_fft
+        self.frame_len = pair.frame_len
+        self.W = pair.W[index]
+        self.Y, self.E, self._tmp_spec = pair.spec[index]
+        self.y_time, self.e_pad, self._tmp_time = pair.time[index]
+        self.y_hat, self.e = pair.block[index]
+        self.mu, self._X2g = pair.bins[index, 0], pair.bins[index, 1]
+        self._g = pair.g[index]
 
     def reset(self) -> None:
         self.W[:] = 0.0
@@ -503,32 +437,38 @@ class AdaptiveFilter:
         self.e[:] = 0.0
         self.y_hat[:] = 0.0
         self._g[:] = 1.0
-        self._part = 0
-        self._count = 0
-
-    def error(self, spectra, base: int, cap: int, d: np.ndarray, Yh=None) -> float:
-        """Compute this frame's echo estimate and error (and its spectrum into ``Yh``);
-        return the error energy."""
-        want = Yh is not None
-        return filter_error(spectra, base, cap, self.W, d, self.plan, self.Y, self.y_time, self.y_hat,
-                            self.e, self.E, self.e_pad, Yh if want else self.Y, want)
-
-    def adapt(self, spectra, power, base: int, cap: int, delta: float, constrain: bool = True) -> None:
-        """One gradient step; with ``constrain`` also constrain the next partition (round robin)."""
-        adapt_frame(spectra, power, base, cap, self.W, self.E, self._g, self.mu, self.gain_scale, delta,
-                    self._X2g, self._tmp_spec, self.alpha, self._count % 4 == 0, constrain, self._part,
-                    self.frame_len, self.plan, self._tmp_time)
-        self._count += 1
-        if constrain:
-            self._part = (self._part + 1) % self.n_part
-
-    def advance(self, constrained: bool = True) -> None:
-        """Bookkeeping after an adaptation done by ``filter_pair_frame``."""
-        self._count += 1
-        if constrained:
-            self._part = (self._part + 1) % self.n_part
 
     def impulse_response(self) -> np.ndarray:
         """The filter's taps (n_part * B), for stats and tests."""
         taps = np.fft.irfft(self.W, self.n_fft, axis=1)[:, : self.frame_len]
         return taps.reshape(-1)
+
+
+class FilterPair:
+    """The main (Kalman step) and shadow (fixed step ``shadow_mu``) filters, their arrays stacked
+    (index 0 main, 1 shadow) so ``filter_pair_frame`` takes few arguments; no allocation per frame.
+
+    W: complex64 coefficients (P, n_bins) each (half the memory traffic of the MAC loops; the
+    sums run in complex128); scratch rows per filter: spec (Y, E, tmp), time (y_time, e_pad,
+    tmp), block (y_hat, e), bins (mu, X2g, 2 split-complex accumulator rows), g (IPNLMS weights).
+    """
+
+    def __init__(self, n_part: int, frame_len: int, n_fft: int, shadow_mu: float = 0.5):
+        self.n_part = n_part
+        self.frame_len = frame_len
+        self.n_fft = n_fft
+        n_bins = n_fft // 2 + 1
+        self.W = np.zeros((2, n_part, n_bins), np.complex64)
+        self.spec = np.zeros((2, 3, n_bins), np.complex128)
+        self.time = np.zeros((2, 3, n_fft), np.float64)
+        self.block = np.zeros((2, 2, frame_len), np.float64)
+        self.bins = np.zeros((2, 4, n_bins), np.float64)
+        self.g = np.ones((2, n_part))
+        self.gain_scale = n_fft / frame_len
+        self.alpha = 0.0
+        self.main = AdaptiveFilter(self, 0, 0.0)
+        self.shadow = AdaptiveFilter(self, 1, shadow_mu)
+
+    def reset(self) -> None:
+        self.main.reset()
+        self.shadow.reset()

@@ -18,7 +18,8 @@ filter length plus the queue.
 import numpy as np
 
 from .._jit import kernel
-from ..fft import make_plan, rfft
+from ..fft import rfft
+from ..frames import all_finite
 
 
 @kernel(fastmath=True)
@@ -47,8 +48,47 @@ def window_spectrum(frames, slot, cap, frame_len, window, plan, Xs, X, X2):
     return energy
 
 
+# indices of ``RenderBuffer.counters``
+WRITTEN, READ, UNDERRUNS, OVERFLOWS = 0, 1, 2, 3
+
+
+@kernel
+def push_frame(x, frames, counters, max_ahead):
+    """Queue far frame ``x``; beyond ``max_ahead`` queued frames the oldest unread one is dropped.
+    Returns False, queueing nothing, when ``x`` holds NaN or Inf."""
+    if not all_finite(x):
+        return False
+    if counters[WRITTEN] - counters[READ] >= max_ahead:
+        counters[READ] += 1
+        counters[OVERFLOWS] += 1
+    row = frames[counters[WRITTEN] % frames.shape[0]]
+    for i in range(row.shape[0]):
+        row[i] = x[i]
+    counters[WRITTEN] += 1
+    return True
+
+
+@kernel
+def pop_frame(frames, counters):
+    """Consume the far frame paired with the current capture frame and return its index (a
+    silent frame, counted as an underrun, when none is queued); the caller runs ``window_spectrum``."""
+    if counters[READ] >= counters[WRITTEN]:
+        row = frames[counters[WRITTEN] % frames.shape[0]]
+        for i in range(row.shape[0]):
+            row[i] = 0.0
+        counters[WRITTEN] += 1
+        counters[UNDERRUNS] += 1
+    j = counters[READ]
+    counters[READ] += 1
+    return j
+
+
 class RenderBuffer:
-    """FIFO of far frames plus a ring of their overlap-save spectra."""
+    """FIFO of far frames plus a ring of their overlap-save spectra.
+
+    ``counters`` = [frames written, frames read, underruns, overflows] (int64, updated by the
+    kernels ``push_frame`` and ``pop_frame``).
+    """
 
     def __init__(self, frame_len: int, n_fft: int, capacity: int, max_ahead: int):
         self.frame_len = frame_len
@@ -62,9 +102,7 @@ class RenderBuffer:
         self.spectra = np.zeros((capacity, n_bins), np.complex64)
         self.power = np.zeros((capacity, n_bins), np.float64)
         self.energy = np.zeros(capacity, np.float64)
-        self._window = np.zeros(n_fft, np.float64)
-        self._X = np.zeros(n_bins, np.complex128)
-        self._plan = make_plan(n_fft)
+        self.counters = np.zeros(4, np.int64)
         self.reset()
 
     def reset(self) -> None:
@@ -72,35 +110,16 @@ class RenderBuffer:
         self.spectra[:] = 0.0
         self.power[:] = 0.0
         self.energy[:] = 0.0
-        self.written = 0
-        self.read = 0
-        self.underruns = 0
-        self.overflows = 0
+        self.counters[:] = 0
 
     def push(self, x: np.ndarray) -> None:
         """Queue one far frame (float32 or float64, frame_len samples)."""
-        if self.written - self.read >= self.max_ahead:
-            self.read += 1
-            self.overflows += 1
-        slot = self.written % self.capacity
-        self.frames[slot] = x
-        self.written += 1
+        push_frame(x, self.frames, self.counters, self.max_ahead)
 
-    def pop_index(self) -> int:
-        """Consume the far frame paired with the current capture frame and return its index,
-        without computing its spectrum (the caller runs ``window_spectrum``)."""
-        if self.read >= self.written:
-            self.frames[self.written % self.capacity] = 0.0
-            self.written += 1
-            self.underruns += 1
-        j = self.read
-        self.read += 1
-        return j
+    @property
+    def underruns(self) -> int:
+        return int(self.counters[UNDERRUNS])
 
-    def pop(self) -> int:
-        """Consume the far frame paired with the current capture frame; return its index."""
-        j = self.pop_index()
-        slot = j % self.capacity
-        self.energy[slot] = window_spectrum(self.frames, j, self.capacity, self.frame_len, self._window,
-                                            self._plan, self._X, self.spectra[slot], self.power[slot])
-        return j
+    @property
+    def overflows(self) -> int:
+        return int(self.counters[OVERFLOWS])
