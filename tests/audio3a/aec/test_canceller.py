@@ -128,6 +128,27 @@ def test_bad_far_frames_raise_clear_errors():
         aec.process(np.zeros(480, np.float32))
 
 
+def test_bad_capture_frame_raises_and_changes_nothing():
+    """A NaN/Inf mic frame is refused before any state moves: the stream after it is the same
+    as if it had never been offered."""
+    rng = np.random.default_rng(3)
+    far = (0.1 * rng.standard_normal((30, 160))).astype(np.float32)
+    mic = (0.05 * rng.standard_normal((30, 160))).astype(np.float32)
+    clean, dirty = EchoCanceller(RATE), EchoCanceller(RATE)
+    out_clean, out_dirty = [], []
+    for i in range(30):
+        for aec, out in ((clean, out_clean), (dirty, out_dirty)):
+            aec.process_render(far[i])
+            if aec is dirty and i == 10:
+                for bad_value in (np.nan, np.inf):
+                    bad = mic[i].copy()
+                    bad[5] = bad_value
+                    with pytest.raises(FrameError, match="NaN|Inf|finite"):
+                        aec.process(bad)
+            out.append(aec.process(mic[i]).copy())
+    np.testing.assert_array_equal(np.array(out_clean), np.array(out_dirty))
+
+
 def test_stats_are_frozen_snapshot():
     aec = EchoCanceller(RATE)
     st = aec.stats
