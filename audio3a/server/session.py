@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fec.adapt import ControllerConfig, FeedbackError, LossReport, RateController
-from fec.jitter import ACCELERATE, CrossfadeStretcher, EXPAND, IDLE
+from fec.jitter import ACCELERATE, CrossfadeStretcher, EXPAND, IDLE, JitterConfig
 from fec.receiver import Receiver, ReceiverConfig
 from fec.sender import Sender, SenderConfig
 
@@ -48,6 +48,11 @@ class SessionConfig:
     report_interval_s: float = 1.0
     drain_timeout_s: float = 3.0
     max_pending_frames: int = 500
+    # The jitter buffer's floor above the base delay: one server tick. A datagram that arrives while a
+    # tick runs is stamped when the loop reads it (up to a tick's work later), and the playout clock is
+    # the tick itself, late by up to its p99 lateness: a target a few ms above the base on a quiet
+    # loopback link would count that jitter of the server's own as late packets and expands.
+    min_jitter_delay_ms: float = 10.0
     pipeline: dict = field(default_factory=dict)     # slot -> config (None = off), as for Pipeline
 
     @property
@@ -68,7 +73,9 @@ class Session:
         self.config = c
         self.sid, self.addr, self.ssrc, self.recorder = None, None, None, None
         rng = rng or random.Random()
-        self.receiver = Receiver(ReceiverConfig(sample_rate=c.sample_rate, frame_ms=c.frame_ms, payload=c.payload))
+        self.receiver = Receiver(ReceiverConfig(sample_rate=c.sample_rate, frame_ms=c.frame_ms, payload=c.payload,
+                                                jitter=JitterConfig(frame_ms=c.frame_ms,
+                                                                    min_delay_ms=c.min_jitter_delay_ms)))
         self.controller = RateController(ControllerConfig(target=c.target_loss, budget_ms=c.fec_budget_ms,
                                                           frame_ms=c.frame_ms))
         self.sender = Sender(SenderConfig(sample_rate=c.sample_rate, frame_ms=c.frame_ms, payload=c.payload,

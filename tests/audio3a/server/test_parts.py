@@ -128,3 +128,21 @@ def test_malformed_rtcp_and_foreign_bye_do_not_touch_the_session():
     assert s.closing is None
     assert s.on_feedback(b"\x01" + b"\x00" * 40, 0.0) == [] and s.counts["feedback_bad"] == 1
     assert struct.unpack("!I", pack_bye(5)[4:])[0] == 5
+
+
+def test_tick_timing_summaries_are_numpys_percentiles_over_interval_and_window():
+    from audio3a.server.server import TickTimes, lateness_summary
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 50, 101, 6000):
+        v = rng.exponential(2.0, n)
+        s = lateness_summary(v)
+        assert s == {"ticks": n, "p50_ms": round(float(np.percentile(v, 50)), 3),
+                     "p99_ms": round(float(np.percentile(v, 99)), 3), "max_ms": round(float(v.max()), 3)}
+    t = TickTimes(window=5, interval=2)
+    for x in range(12):
+        t.add(float(x))
+    assert sorted(t.total()) == [7.0, 8.0, 9.0, 10.0, 11.0]            # the last 5 ticks
+    assert t.interval_summary()["ticks"] == 12                          # the interval grew past its start size
+    t.new_interval()
+    t.add(3.0)
+    assert t.interval_summary() == {"ticks": 1, "p50_ms": 3.0, "p99_ms": 3.0, "max_ms": 3.0}
