@@ -129,8 +129,7 @@ class FrontEnd:
         self.stft = Stft(sample_rate // 100)
         k = self.stft.n_bins
         self.power = np.zeros(k)
-        self.state, self.ring, self.counters = imcra.make_state(k)
-        self.scratch = np.zeros((3, k))
+        self.imcra = imcra.Imcra(k)
         self.gamma = np.zeros(k)
         self.xi = np.zeros(k)
         self.v = np.zeros(k)
@@ -149,15 +148,16 @@ class FrontEnd:
 
     def reset(self) -> None:
         self.stft.reset()
-        for a in (self.power, self.state, self.ring, self.counters, self.scratch, self.gamma, self.xi,
-                  self.v, self.q, self.p, self.work, self.hist, self.feat):
+        self.imcra.reset()
+        for a in (self.power, self.gamma, self.xi, self.v, self.q, self.p, self.work, self.hist, self.feat):
             a[...] = 0
 
     def args(self):
         """Arguments of ``front_end`` after the input hop, in order."""
         s = self.stft
-        return (s.plan, s.window, s.history, s.frame, s.spec, self.power, self.state, self.ring,
-                self.counters, self.scratch, self.gamma, self.xi, self.v, self.q, self.p, self.xi_min,
+        t = self.imcra
+        return (s.plan, s.window, s.history, s.frame, s.spec, self.power, t.state, t.ring,
+                t.counters, t.scratch, self.gamma, self.xi, self.v, self.q, self.p, self.xi_min,
                 self.band_lo, self.band_frac, self.band_norm, self.n_pool, self.power_norm, self.work,
                 self.hist, self.feat)
 

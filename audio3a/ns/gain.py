@@ -12,17 +12,21 @@
   frequency (3-tap Hann), so isolated spectral peaks of the residual noise
   are flattened toward the floor instead of flickering.
 
-* Pause floor: in pauses (the held frame presence P_held of ``presence``
-  near 0) the floor deepens so that the residual noise sits a fixed depth
-  D below the speech:  G_pause = clip(sqrt(SNR_lt / D), G_min / E, G_min),
+* Frame floor: in speech frames (the held frame presence P_held of
+  ``presence`` near 1) the floor is G_speech = G_min S, S = ``SPEECH_LIFT_DB``
+  above the level's floor, so weak speech between and above the strong
+  bins is cut less (the speech masks the residual noise there); in pauses
+  (P_held near 0) the floor deepens so that the residual noise sits a fixed
+  depth D below the speech:  G_pause = clip(sqrt(SNR_lt / D), G_min / E, G_min),
   SNR_lt the recursive mean (~1 s) of the frame SNR over speech frames
-  (P_held > 0.5). The floor is G_min^P_held G_pause^(1 - P_held). While
-  SNR_lt >= D G_min^2 (25 dB at "high") nothing changes; at low SNR the
-  pauses are cut up to E = ``PAUSE_EXTRA_DB`` below the level's floor.
-  SNR_lt starts at 30 dB, i.e. at the plain floor.
+  (P_held > 0.5). The floor is G_speech^P_held G_pause^(1 - P_held). While
+  SNR_lt >= D G_min^2 (35 dB at "high") pauses keep the level's floor; at
+  low SNR they are cut up to E = ``PAUSE_EXTRA_DB`` below it. SNR_lt starts
+  at 30 dB.
 
 E1 is evaluated with Abramowitz & Stegun 5.1.53 (x <= 1) and 5.1.56 (x > 1),
-absolute/relative error below 5e-5, ample for a gain.
+absolute/relative error below 5e-5, ample for a gain. G_H1 needs no log
+and an exp only where 1 < v <= 60 (``lsa_gain``).
 """
 import numpy as np
 
@@ -32,11 +36,25 @@ from .._jit import kernel
 FLOOR_DB = {"low": -10.0, "moderate": -17.0, "high": -25.0, "very-high": -30.0}
 
 XI_MIN_DB = -25.0
-PAUSE_DEPTH_DB = 50.0       # D: residual noise in pauses this far below the speech
-PAUSE_EXTRA_DB = 15.0       # E: deepest pause floor, below the level's floor
-SNR_LT_INIT = 1e3           # 30 dB: start at the plain floor
+PAUSE_DEPTH_DB = 60.0       # D: residual noise in pauses this far below the speech
+PAUSE_EXTRA_DB = 20.0       # E: deepest pause floor, below the level's floor
+SPEECH_LIFT_DB = 6.0        # S: floor in speech frames, above the level's floor
+SNR_LT_INIT = 1e3           # 30 dB
 SNR_LT_ALPHA = 0.99         # ~1 s at the 10 ms hop
 DD_ALPHA = 0.92
+
+
+@kernel
+def _e1_series(x):
+    """E1(x) + ln x for 0 < x <= 1 (A&S 5.1.53)."""
+    return -0.57721566 + x * (0.99999193 + x * (-0.24991055 + x * (
+        0.05519968 + x * (-0.00976004 + x * 0.00107857))))
+
+
+@kernel
+def _e1_ratio(x):
+    """x e^x E1(x) for x >= 1 (A&S 5.1.56)."""
+    return (x * x + 2.334733 * x + 0.250621) / (x * x + 3.330657 * x + 1.681534)
 
 
 @kernel
@@ -45,19 +63,50 @@ def exp1(x):
     if x <= 0.0:
         x = 1e-30
     if x <= 1.0:
-        return (-np.log(x) - 0.57721566 + x * (0.99999193 + x * (-0.24991055 + x * (
-            0.05519968 + x * (-0.00976004 + x * 0.00107857)))))
+        return _e1_series(x) - np.log(x)
     if x > 60.0:
         return 0.0
-    num = x * x + 2.334733 * x + 0.250621
-    den = x * x + 3.330657 * x + 1.681534
-    return num / den * np.exp(-x) / x
+    return _e1_ratio(x) * np.exp(-x) / x
+
+
+@kernel
+def _exp_small(t):
+    """e^t = 1 + t (1 + t/2 (1 + t/3 (... (1 + t/12)))); relative error < 1e-15 for |t| <= 0.3."""
+    r = 1.0 + t * (1.0 / 12.0)
+    r = 1.0 + t * (1.0 / 11.0) * r
+    r = 1.0 + t * (1.0 / 10.0) * r
+    r = 1.0 + t * (1.0 / 9.0) * r
+    r = 1.0 + t * (1.0 / 8.0) * r
+    r = 1.0 + t * (1.0 / 7.0) * r
+    r = 1.0 + t * (1.0 / 6.0) * r
+    r = 1.0 + t * (1.0 / 5.0) * r
+    r = 1.0 + t * (1.0 / 4.0) * r
+    r = 1.0 + t * (1.0 / 3.0) * r
+    r = 1.0 + t * 0.5 * r
+    return 1.0 + t * r
+
+
+@kernel
+def _lsa_factor_low(v):
+    """exp(E1(v) / 2) for 1e-30 <= v <= 1: exp((E1(v) + ln v) / 2) / sqrt(v), no log."""
+    return _exp_small(0.5 * _e1_series(v)) / np.sqrt(v)
+
+
+@kernel
+def _lsa_factor_high(v):
+    """exp(E1(v) / 2) for v > 1, where E1(v) / 2 <= 0.11 (one exp, for e^-v; 1 above v = 60)."""
+    if v > 60.0:
+        return 1.0
+    return _exp_small(0.5 * _e1_ratio(v) * np.exp(-v) / v)
 
 
 @kernel
 def lsa_gain(xi, v):
     """G_H1 = xi / (1 + xi) exp(E1(v) / 2), capped at 1."""
-    g = xi / (1.0 + xi) * np.exp(0.5 * exp1(v))
+    if v <= 1.0:
+        g = xi / (1.0 + xi) * _lsa_factor_low(max(v, 1e-30))
+    else:
+        g = xi / (1.0 + xi) * _lsa_factor_high(v)
     return g if g < 1.0 else 1.0
 
 
@@ -79,14 +128,27 @@ def decision_directed(power, noise, gain_h1_prev, gamma_prev, xi_min, gamma, xi,
 
 @kernel
 def omlsa_gain(xi, v, p, gain_min, gain_h1, gain):
-    """G_H1 per bin and the OM-LSA gain G = G_H1^p G_min^(1-p)."""
-    log_min = np.log(gain_min)
-    for k in range(xi.shape[0]):
-        gh = lsa_gain(xi[k], v[k])
-        gain_h1[k] = gh
-        if gh < gain_min:
-            gh = gain_min
-        gain[k] = np.exp(p[k] * np.log(gh) + (1.0 - p[k]) * log_min)
+    """G_H1 per bin and the OM-LSA gain G = G_H1^p G_min^(1-p) = G_min (G_H1 / G_min)^p.
+
+    G_H1 is floored at G_min in the mix. A first, branch-free (vectorised) pass takes the
+    v <= 1 form of G_H1 for every bin; the second redoes the few bins with v > 1 and mixes,
+    where p = 0 and p = 1 need no power.
+    """
+    n = xi.shape[0]
+    for k in range(n):
+        vk = min(max(v[k], 1e-30), 1.0)
+        gain_h1[k] = min(xi[k] / (1.0 + xi[k]) * _lsa_factor_low(vk), 1.0)
+    for k in range(n):
+        if v[k] > 1.0:
+            gain_h1[k] = min(xi[k] / (1.0 + xi[k]) * _lsa_factor_high(v[k]), 1.0)
+        gh = gain_h1[k]
+        pk = p[k]
+        if gh <= gain_min or pk <= 0.0:
+            gain[k] = gain_min
+        elif pk >= 1.0:
+            gain[k] = gh
+        else:
+            gain[k] = gain_min * np.exp(pk * np.log(gh / gain_min))
 
 
 @kernel
@@ -112,9 +174,10 @@ def smooth_gain(gain, p, gain_prev, alpha_time, scratch):
 
 @kernel
 def pause_floor(frame_snr, held_presence, snr_lt, gain_min):
-    """Gain floor G_min^P_held G_pause^(1 - P_held); updates ``snr_lt[0]`` (SNR_lt) with ``frame_snr``."""
+    """Gain floor G_speech^P_held G_pause^(1 - P_held); updates ``snr_lt[0]`` (SNR_lt) with ``frame_snr``."""
     if held_presence > 0.5:
         snr_lt[0] = SNR_LT_ALPHA * snr_lt[0] + (1.0 - SNR_LT_ALPHA) * frame_snr
     g_pause = np.sqrt(snr_lt[0] * 10.0 ** (-PAUSE_DEPTH_DB / 10.0))
     g_pause = min(max(g_pause, gain_min * 10.0 ** (-PAUSE_EXTRA_DB / 20.0)), gain_min)
-    return np.exp(held_presence * np.log(gain_min) + (1.0 - held_presence) * np.log(g_pause))
+    g_speech = gain_min * 10.0 ** (SPEECH_LIFT_DB / 20.0)
+    return np.exp(held_presence * np.log(g_speech) + (1.0 - held_presence) * np.log(g_pause))

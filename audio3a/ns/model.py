@@ -74,8 +74,8 @@ def mlp_gains(feat, w1, b1, w2, b2, w3, b3, h1, h2, gains):
 def hybrid_frame(x, y, plan, window, history, overlap, frame, spec, power, state, ring, counters, scratch,
                  gamma, xi, v, q, p, xi_min, band_lo, band_frac, band_norm, n_pool, power_norm, work, hist,
                  feat, w1, b1, w2, b2, w3, b3, h1, h2, g_band, g_prev, gain_min, release,
-                 d_gamma, d_xi, d_v, d_q, d_p, gain_h1, gain_prev, zeta, frame_state, presence, d_scratch,
-                 d_params, gain_dsp, gain):
+                 d_gamma, d_xi, d_v, d_q, d_p, gain_h1, gain_prev, zeta, frame_state, presence, d_params,
+                 gain_dsp, gain):
     """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop): G = min(G_dsp, G_learned) per bin.
 
     G_learned: the MLP's band gains, held to fall by at most ``release`` per frame
@@ -84,7 +84,8 @@ def hybrid_frame(x, y, plan, window, history, overlap, frame, spec, power, state
 
     The OM-LSA part (``gain``, ``presence``) runs on the front end's periodogram,
     IMCRA noise PSD and speech absence probability with its own decision-directed
-    SNR; ``d_params`` is (alpha_time, band_lo, band_hi, global_half).
+    SNR; ``d_params`` is (alpha_time, band_lo, band_hi, global_half). ``scratch`` (IMCRA's work
+    rows) is free again after the front end and serves the OM-LSA part too.
     """
     front_end(x, plan, window, history, frame, spec, power, state, ring, counters, scratch,
               gamma, xi, v, q, p, xi_min, band_lo, band_frac, band_norm, n_pool, power_norm,
@@ -92,12 +93,12 @@ def hybrid_frame(x, y, plan, window, history, overlap, frame, spec, power, state
     noise = state[imcra.NOISE]
     decision_directed(power, noise, gain_h1, d_gamma, xi_min, d_gamma, d_xi, d_v)
     presence_likelihood(d_xi, zeta, frame_state, int(d_params[3]), int(d_params[1]), int(d_params[2]),
-                        d_scratch, presence)
+                        scratch, presence)
     for k in range(power.shape[0]):
         d_q[k] = 1.0 - (1.0 - q[k]) * presence[k]
     speech_presence_prob(d_q, d_xi, d_v, d_p)
     omlsa_gain(d_xi, d_v, d_p, gain_min, gain_h1, gain_dsp)
-    smooth_gain(gain_dsp, d_p, gain_prev, d_params[0], d_scratch[0])
+    smooth_gain(gain_dsp, d_p, gain_prev, d_params[0], scratch[0])
     mlp_gains(feat, w1, b1, w2, b2, w3, b3, h1, h2, g_band)
     for b in range(g_band.shape[0]):
         g = g_band[b]

@@ -44,6 +44,8 @@ N_ROWS = 8
 # counters
 FRAME = 0        # frames seen
 SUB_COUNT = 1    # frames in the current sub-window
+RING_POS = 2     # ring slot of the oldest sub-window minimum (overwritten next)
+N_COUNTERS = 3
 
 ALPHA_S = 0.9
 ALPHA_D = 0.85
@@ -58,9 +60,27 @@ INIT_FRAMES = 20  # first 0.2 s: learn the noise without presence control
 EPS = 1e-12
 
 
-def make_state(n_bins: int):
-    """(state (N_ROWS, K), ring (2, U, K), counters (2,)) all zero: the tracker's initial state."""
-    return (np.zeros((N_ROWS, n_bins)), np.zeros((2, N_SUBWIN, n_bins)), np.zeros(2, np.int64))
+class Imcra:
+    """Buffers of one tracker over ``n_bins`` bins, all zero initially (the initial state).
+
+    ``state`` (N_ROWS, K) per-bin rows, ``ring`` (2, U, K) sub-window minima of S and S~,
+    ``counters`` (N_COUNTERS,), ``scratch`` (3, K) work rows (free between kernel calls).
+    """
+
+    def __init__(self, n_bins: int):
+        self.state = np.zeros((N_ROWS, n_bins))
+        self.ring = np.zeros((2, N_SUBWIN, n_bins))
+        self.counters = np.zeros(N_COUNTERS, np.int64)
+        self.scratch = np.zeros((3, n_bins))
+
+    @property
+    def noise(self) -> np.ndarray:
+        """The noise PSD estimate lambda_d per bin (a view)."""
+        return self.state[NOISE]
+
+    def reset(self) -> None:
+        for a in (self.state, self.ring, self.counters, self.scratch):
+            a[...] = 0
 
 
 @kernel
@@ -132,28 +152,30 @@ def imcra_smoothing(power, state, ring, counters, scratch):
                 state[S_TILDE_MIN, k] = st
             if st < state[S_TILDE_MIN_SW, k]:
                 state[S_TILDE_MIN_SW, k] = st
-    # sub-window bookkeeping: every V frames push the sub-window minima into the ring
+    # sub-window bookkeeping: every V frames the sub-window minima replace the oldest
+    # of the U in the ring, and the window minima become the minima over the ring
     counters[FRAME] += 1
     counters[SUB_COUNT] += 1
     if counters[SUB_COUNT] >= SUBWIN_LEN:
         counters[SUB_COUNT] = 0
         n_sub = ring.shape[1]
+        pos = counters[RING_POS]
+        counters[RING_POS] = (pos + 1) % n_sub
+        r0 = ring[0]
+        r1 = ring[1]
         for k in range(n):
-            m0 = state[S_MIN_SW, k]
-            m1 = state[S_TILDE_MIN_SW, k]
-            for u in range(n_sub - 1):
-                ring[0, u, k] = ring[0, u + 1, k]
-                ring[1, u, k] = ring[1, u + 1, k]
-                if ring[0, u, k] < m0:
-                    m0 = ring[0, u, k]
-                if ring[1, u, k] < m1:
-                    m1 = ring[1, u, k]
-            ring[0, n_sub - 1, k] = state[S_MIN_SW, k]
-            ring[1, n_sub - 1, k] = state[S_TILDE_MIN_SW, k]
-            state[S_MIN, k] = m0
-            state[S_TILDE_MIN, k] = m1
+            r0[pos, k] = state[S_MIN_SW, k]
+            r1[pos, k] = state[S_TILDE_MIN_SW, k]
             state[S_MIN_SW, k] = state[S, k]
             state[S_TILDE_MIN_SW, k] = state[S_TILDE, k]
+        for k in range(n):
+            m0 = r0[0, k]
+            m1 = r1[0, k]
+            for u in range(1, n_sub):
+                m0 = r0[u, k] if r0[u, k] < m0 else m0
+                m1 = r1[u, k] if r1[u, k] < m1 else m1
+            state[S_MIN, k] = m0
+            state[S_TILDE_MIN, k] = m1
 
 
 @kernel

@@ -52,37 +52,25 @@ def _ramp(z, lo, hi):
 
 
 @kernel
-def _box_mean(src, half, dst):
-    """dst[k] = mean of src over [k - half, k + half] clipped to the array (running sum)."""
-    n = src.shape[0]
-    acc = 0.0
-    for k in range(min(half, n)):
-        acc += src[k]
+def _box_mean(prefix, half, dst):
+    """dst[k] = mean of src over [k - half, k + half] clipped to the array, from prefix[k] = sum src[:k+1]."""
+    n = prefix.shape[0]
     for k in range(n):
-        hi = k + half
-        if hi < n:
-            acc += src[hi]
-        lo = k - half - 1
-        if lo >= 0:
-            acc -= src[lo]
         a = max(k - half, 0)
         b = min(k + half, n - 1)
-        dst[k] = acc / (b - a + 1)
+        below = prefix[a - 1] if a > 0 else 0.0
+        dst[k] = (prefix[b] - below) / (b - a + 1)
 
 
 @kernel
 def presence_likelihood(xi, zeta, frame_state, global_half, band_lo, band_hi, work, presence):
     """presence[k] = P_local P_global P_frame from the a-priori SNR ``xi``.
 
-    ``work`` is a (2, K) scratch array.
+    ``work`` is a (3, K) scratch array.
     """
     n = xi.shape[0]
     for k in range(n):
         zeta[k] = ZETA_BETA * zeta[k] + (1.0 - ZETA_BETA) * xi[k]
-    local = work[0]
-    glob = work[1]
-    _box_mean(zeta, 1, local)
-    _box_mean(zeta, global_half, glob)
     zf = 0.0
     for k in range(band_lo, band_hi):
         zf += zeta[k]
@@ -98,5 +86,18 @@ def presence_likelihood(xi, zeta, frame_state, global_half, band_lo, band_hi, wo
         p_frame = _ramp(zf, peak * ZETA_MIN, peak * ZETA_MAX)
     frame_state[F_ZETA] = zf
     frame_state[F_HELD] = max(p_frame, FRAME_HOLD * frame_state[F_HELD])
+    if p_frame <= 0.0:  # a noise-only frame: no bin needs the local and global terms
+        for k in range(n):
+            presence[k] = 0.0
+        return
+    local = work[0]
+    glob = work[1]
+    prefix = work[2]
+    acc = 0.0
+    for k in range(n):
+        acc += zeta[k]
+        prefix[k] = acc
+    _box_mean(prefix, 1, local)
+    _box_mean(prefix, global_half, glob)
     for k in range(n):
         presence[k] = _ramp(local[k], ZETA_MIN, ZETA_MAX) * _ramp(glob[k], ZETA_MIN, ZETA_MAX) * p_frame

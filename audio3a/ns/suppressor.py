@@ -8,8 +8,8 @@ One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
 3. decision-directed a-priori SNR; the presence probability for the gain
    ANDs IMCRA's with the a-priori SNR based likelihood of ``presence``, so
    noise-only frames fall to the floor; OM-LSA gain with the level's floor,
-   deeper in pauses at low SNR (``gain.pause_floor``), and musical-noise
-   smoothing (``gain``);
+   lifted in speech frames and deeper in pauses at low SNR
+   (``gain.pause_floor``), and musical-noise smoothing (``gain``);
 4. synthesis by overlap-add.
 
 With ``NsConfig(method="hybrid")`` one call of ``model.hybrid_frame`` runs
@@ -45,6 +45,20 @@ P_BAND_HI = 5
 P_GLOBAL_HALF = 6  # half-width in bins of the global a-priori SNR average
 N_PARAMS = 7
 
+# rows of the per-bin array ``bins`` (K bins each)
+B_POWER = 0        # periodogram |Y|^2
+B_GAMMA = 1        # a-posteriori SNR
+B_XI = 2           # a-priori SNR
+B_V = 3            # v = gamma xi / (1 + xi)
+B_Q = 4            # speech absence probability
+B_P = 5            # speech presence probability
+B_GAIN_H1 = 6      # LSA gain under speech presence
+B_GAIN = 7         # applied gain
+B_GAIN_PREV = 8    # last frame's gain (musical-noise smoothing)
+B_ZETA = 9         # recursively averaged a-priori SNR (presence)
+B_PRESENCE = 10    # a-priori SNR based presence likelihood
+N_BIN_ROWS = 11
+
 # stats vector layout
 ST_NOISE = 0       # noise power per sample
 ST_SPEECH = 1      # estimated speech power per sample
@@ -78,10 +92,17 @@ def frame_stats(power, noise, p, lo, hi, power_norm, stats):
 
 
 @kernel
-def ns_frame(x, y, plan, window, history, overlap, frame, spec, power,
-             state, ring, counters, scratch, gamma, xi, v, q, p, gain_h1, gain, gain_prev,
-             zeta, frame_state, presence, snr_lt, params, stats):
-    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop)."""
+def ns_frame(x, y, plan, window, history, overlap, frame, spec, bins, state, ring, counters, scratch,
+             frame_state, snr_lt, params, stats):
+    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop); ``bins`` rows as B_*."""
+    power = bins[B_POWER]
+    gamma = bins[B_GAMMA]
+    xi = bins[B_XI]
+    v = bins[B_V]
+    q = bins[B_Q]
+    p = bins[B_P]
+    gain_h1 = bins[B_GAIN_H1]
+    gain = bins[B_GAIN]
     stft_analysis(plan, window, history, x, frame, spec)
     n = spec.shape[0]
     for k in range(n):
@@ -92,7 +113,8 @@ def ns_frame(x, y, plan, window, history, overlap, frame, spec, power,
     imcra_smoothing(power, state, ring, counters, scratch)
     noise = state[imcra.NOISE]
     decision_directed(power, noise, gain_h1, gamma, params[P_XI_MIN], gamma, xi, v)
-    presence_likelihood(xi, zeta, frame_state, int(params[P_GLOBAL_HALF]), lo, hi, scratch, presence)
+    presence = bins[B_PRESENCE]
+    presence_likelihood(xi, bins[B_ZETA], frame_state, int(params[P_GLOBAL_HALF]), lo, hi, scratch, presence)
     speech_absence_prob(power, state, q)
     # IMCRA's own presence probability drives the noise update ...
     speech_presence_prob(q, xi, v, p)
@@ -105,7 +127,7 @@ def ns_frame(x, y, plan, window, history, overlap, frame, spec, power,
     floor = pause_floor(stats[ST_SPEECH] / max(stats[ST_NOISE], 1e-30), frame_state[F_HELD], snr_lt,
                         params[P_GAIN_MIN])
     omlsa_gain(xi, v, p, floor, gain_h1, gain)
-    smooth_gain(gain, p, gain_prev, params[P_ALPHA_TIME], scratch[0])
+    smooth_gain(gain, p, bins[B_GAIN_PREV], params[P_ALPHA_TIME], scratch[0])
     for k in range(n):
         spec[k] = spec[k] * gain[k]
     stft_synthesis(plan, window, spec, frame, overlap, y)
@@ -126,9 +148,9 @@ class NsConfig:
 
     ``level`` sets how deep the suppressor may cut where no speech is found:
     the gain floor is -10 / -17 / -25 / -30 dB for "low" / "moderate" / "high" /
-    "very-high". In pauses the DSP route deepens it by up to 15 dB where the
-    long-term SNR is low, so the residual noise stays 50 dB below the speech
-    (``gain.pause_floor``).
+    "very-high". The DSP route lifts it by 6 dB in speech frames and in pauses
+    deepens it by up to 20 dB where the long-term SNR is low, so the residual
+    noise stays 60 dB below the speech (``gain.pause_floor``).
 
     ``method`` picks the gain rule: "dsp" (IMCRA + OM-LSA per bin) or
     "hybrid" (the minimum of that gain and the 29 band gains that the small
@@ -168,24 +190,23 @@ class NoiseSuppressor(Stage):
             raise ValueError(f"NsConfig.method must be one of {', '.join(map(repr, METHODS))}, "
                              f"got {config.method!r}")
         self.config = config
-        self.stft = Stft(self.frame_len)
+        self._learned = config.method == "hybrid"
+        if self._learned:
+            from .features import FrontEnd
+
+            # the front end's STFT and IMCRA tracker serve both gain rules
+            self.front = FrontEnd(self.sample_rate, 10.0 ** (XI_MIN_DB / 10.0))
+            self.stft = self.front.stft
+            self.imcra = self.front.imcra
+        else:
+            self.stft = Stft(self.frame_len)
+            self.imcra = imcra.Imcra(self.stft.n_bins)
         self.latency_ms = 1000.0 * self.stft.latency_samples / self.sample_rate
         k = self.stft.n_bins
-        self.power = np.zeros(k)
-        self.state, self.ring, self.counters = imcra.make_state(k)
-        self.scratch = np.zeros((3, k))
-        self.gamma = np.zeros(k)
-        self.xi = np.zeros(k)
-        self.v = np.zeros(k)
-        self.q = np.zeros(k)
-        self.p = np.zeros(k)
-        self.gain_h1 = np.zeros(k)
-        self.gain = np.ones(k)
-        self.gain_prev = np.ones(k)
-        self.zeta = np.zeros(k)
+        self.bins = np.zeros((N_BIN_ROWS, k))
+        self.gain = self.bins[B_GAIN]  # the last frame's applied gain per bin (a view)
         self.frame_state = np.zeros(N_FRAME_STATE)
-        self.presence = np.zeros(k)
-        self.snr_lt = np.full(1, SNR_LT_INIT)
+        self.snr_lt = np.zeros(1)
         self.params = np.zeros(N_PARAMS)
         self.params[P_GAIN_MIN] = 10.0 ** (FLOOR_DB[config.level] / 20.0)
         self.params[P_XI_MIN] = 10.0 ** (XI_MIN_DB / 10.0)
@@ -197,16 +218,11 @@ class NoiseSuppressor(Stage):
         self.params[P_GLOBAL_HALF] = max(1, int(round(GLOBAL_HALF_HZ / bin_hz)))
         self._stats = np.zeros(N_STATS)
         self._out = np.zeros(self.frame_len, np.float32)
-        self._learned = config.method == "hybrid"
         if self._learned:
             self._setup_learned()
+        self.reset()
 
     def _setup_learned(self):
-        from .features import FrontEnd
-
-        self.front = FrontEnd(self.sample_rate, self.params[P_XI_MIN])
-        self.stft = self.front.stft
-        self.power = self.front.power
         self.gain_dsp = np.ones(self.stft.n_bins)
         self._dsp_params = np.array([self.params[P_ALPHA_TIME], self.params[P_BAND_LO],
                                      self.params[P_BAND_HI], self.params[P_GLOBAL_HALF]])
@@ -219,15 +235,17 @@ class NoiseSuppressor(Stage):
     def _process_learned(self, x):
         fe = self.front
         s = fe.stft
+        t = fe.imcra
+        b = self.bins
         hybrid_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, fe.power,
-                     fe.state, fe.ring, fe.counters, fe.scratch, fe.gamma, fe.xi, fe.v, fe.q, fe.p,
+                     t.state, t.ring, t.counters, t.scratch, fe.gamma, fe.xi, fe.v, fe.q, fe.p,
                      fe.xi_min, fe.band_lo, fe.band_frac, fe.band_norm, fe.n_pool, fe.power_norm,
                      fe.work, fe.hist, fe.feat, *self._mlp, self.hidden[0], self.hidden[1],
                      self.band_gain, self.band_gain_prev, self.params[P_GAIN_MIN], RELEASE,
-                     self.gamma, self.xi, self.v, self.q, self.p, self.gain_h1, self.gain_prev,
-                     self.zeta, self.frame_state, self.presence, self.scratch, self._dsp_params,
+                     b[B_GAMMA], b[B_XI], b[B_V], b[B_Q], b[B_P], b[B_GAIN_H1], b[B_GAIN_PREV],
+                     b[B_ZETA], self.frame_state, b[B_PRESENCE], self._dsp_params,
                      self.gain_dsp, self.gain)
-        frame_stats(fe.power, fe.state[imcra.NOISE], fe.p, int(self.params[P_BAND_LO]),
+        frame_stats(fe.power, t.noise, fe.p, int(self.params[P_BAND_LO]),
                     int(self.params[P_BAND_HI]), self.params[P_POWER_NORM], self._stats)
         return self._out
 
@@ -235,20 +253,19 @@ class NoiseSuppressor(Stage):
         if self._learned:
             return self._process_learned(x)
         s = self.stft
-        ns_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, self.power,
-                 self.state, self.ring, self.counters, self.scratch, self.gamma, self.xi, self.v,
-                 self.q, self.p, self.gain_h1, self.gain, self.gain_prev, self.zeta, self.frame_state,
-                 self.presence, self.snr_lt, self.params, self._stats)
+        t = self.imcra
+        ns_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, self.bins,
+                 t.state, t.ring, t.counters, t.scratch, self.frame_state, self.snr_lt, self.params,
+                 self._stats)
         return self._out
 
     def reset(self) -> None:
         self.stft.reset()
-        for a in (self.power, self.state, self.ring, self.counters, self.scratch, self.gamma,
-                  self.xi, self.v, self.q, self.p, self.gain_h1, self.zeta, self.frame_state,
-                  self.presence, self._stats, self._out):
+        self.imcra.reset()
+        for a in (self.bins, self.frame_state, self._stats, self._out):
             a[...] = 0
-        self.gain[:] = 1.0
-        self.gain_prev[:] = 1.0
+        self.bins[B_GAIN] = 1.0
+        self.bins[B_GAIN_PREV] = 1.0
         self.snr_lt[:] = SNR_LT_INIT
         if self._learned:
             self.front.reset()

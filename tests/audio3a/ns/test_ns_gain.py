@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from scipy.special import exp1 as scipy_exp1
 
-from audio3a.ns.gain import (PAUSE_DEPTH_DB, PAUSE_EXTRA_DB, SNR_LT_INIT, decision_directed, exp1,
-                             lsa_gain, omlsa_gain, pause_floor, smooth_gain)
+from audio3a.ns.gain import (PAUSE_DEPTH_DB, PAUSE_EXTRA_DB, SNR_LT_INIT, SPEECH_LIFT_DB, decision_directed,
+                             exp1, lsa_gain, omlsa_gain, pause_floor, smooth_gain)
 
 
 def test_exp1_matches_scipy():
@@ -22,6 +22,19 @@ def test_lsa_gain_limits():
     # at a fixed a-posteriori SNR the gain grows with the a-priori SNR (up to the cap of 1)
     gains = [lsa_gain(10 ** (d / 10), 2.0 * 10 ** (d / 10) / (1 + 10 ** (d / 10))) for d in range(-20, 21, 5)]
     assert np.all(np.diff(gains) >= 0) and gains[0] < 0.2
+
+
+def test_lsa_gain_matches_the_exponential_integral_form():
+    """G_H1 = min(xi / (1 + xi) exp(E1(v) / 2), 1) on both sides of v = 1 and past v = 60 (1e-4: A&S E1)."""
+    v = np.geomspace(1e-9, 200.0, 400)
+    for xi in (10 ** -2.5, 0.1, 1.0, 10.0, 1e3):
+        ref = np.minimum(xi / (1 + xi) * np.exp(0.5 * scipy_exp1(v)), 1.0)
+        got = np.array([lsa_gain(xi, x) for x in v])
+        assert np.allclose(got, ref, rtol=1e-4, atol=0.0)
+        gh1, g = np.zeros(v.size), np.zeros(v.size)
+        omlsa_gain(np.full(v.size, xi), v, np.full(v.size, 0.5), 0.1, gh1, g)
+        assert np.allclose(gh1, got, rtol=1e-14, atol=0.0)  # the vectorised pass: the same G_H1
+        assert np.allclose(g, np.sqrt(np.maximum(got, 0.1) * 0.1), rtol=1e-12, atol=0.0)
 
 
 def test_omlsa_gain_floor_and_presence():
@@ -58,18 +71,21 @@ def test_smoothing_keeps_speech_bins_and_flattens_noise_peaks():
     assert np.allclose(g2, g)  # where speech is present the gain is untouched
 
 
-def test_pause_floor_deepens_only_in_pauses_at_low_snr():
+def test_floor_lifted_in_speech_and_deepened_in_pauses_at_low_snr():
     g_min = 10 ** (-25 / 20)
     db = lambda g: 20 * np.log10(g)  # noqa: E731
-    # initial state (30 dB) and high SNR: the plain floor, in speech and in pauses
-    assert pause_floor(0.0, 0.0, np.array([SNR_LT_INIT]), g_min) == pytest.approx(g_min)
-    # speech frames: the floor stays G_min, whatever the SNR
-    assert pause_floor(1.0, 1.0, np.array([1.0]), g_min) == pytest.approx(g_min)
+    # speech frames: the floor is S above G_min, whatever the SNR
+    assert db(pause_floor(1.0, 1.0, np.array([1.0]), g_min)) == pytest.approx(-25 + SPEECH_LIFT_DB)
+    assert db(pause_floor(1e4, 1.0, np.array([1e4]), g_min)) == pytest.approx(-25 + SPEECH_LIFT_DB)
+    # pauses at high long-term SNR (>= D + G_min in dB): the level's floor
+    assert pause_floor(0.0, 0.0, np.array([10 ** ((PAUSE_DEPTH_DB - 20) / 10)]), g_min) == pytest.approx(g_min)
     # pause at 20 dB long-term SNR: G_pause^2 = SNR_lt / D, so the residual noise sits D below the speech
     assert db(pause_floor(0.0, 0.0, np.array([100.0]), g_min)) == pytest.approx(20.0 - PAUSE_DEPTH_DB)
+    assert db(pause_floor(0.0, 0.0, np.array([SNR_LT_INIT]), g_min)) == pytest.approx(30.0 - PAUSE_DEPTH_DB)
     # very low SNR: clipped at the deepest pause floor; half-held presence: half way in dB
     assert db(pause_floor(0.0, 0.0, np.array([1e-3]), g_min)) == pytest.approx(-25 - PAUSE_EXTRA_DB)
-    assert db(pause_floor(0.0, 0.5, np.array([1e-3]), g_min)) == pytest.approx(-25 - PAUSE_EXTRA_DB / 2)
+    assert db(pause_floor(0.0, 0.5, np.array([1e-3]), g_min)) == pytest.approx(
+        -25 + 0.5 * (SPEECH_LIFT_DB - PAUSE_EXTRA_DB))
     # SNR_lt follows the frame SNR in speech frames only
     s = np.array([100.0])
     pause_floor(0.0, 0.0, s, g_min)

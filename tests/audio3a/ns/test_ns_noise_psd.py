@@ -17,7 +17,7 @@ def test_tracks_stationary_white_noise_level(level_db):
     x = np.random.default_rng(1).standard_normal(16000 * 3) * 10 ** (level_db / 20)
     _, ns, stats = run(x)
     assert ns.stats.noise_floor_dbfs == pytest.approx(level_db, abs=1.5)
-    assert np.all(ns.state[NOISE] > 0)
+    assert np.all(ns.imcra.state[NOISE] > 0)
 
 
 def test_follows_noise_steps_up_and_down():
@@ -45,3 +45,23 @@ def test_stats_report_probability_and_snr():
         ns.process(tone[i * 160:(i + 1) * 160].astype(np.float32))
     assert ns.stats.speech_prob > 0.0
     assert ns.stats.snr_db > 10.0
+
+
+def test_window_minimum_is_the_minimum_over_the_last_u_subwindows():
+    """At each sub-window boundary S_min = min of S over the last U*V + 1 frames.
+
+    (Each sub-window's minimum starts from S of the boundary frame before it.)
+    """
+    from audio3a.ns.noise_psd import N_SUBWIN, S, S_MIN, SUBWIN_LEN, Imcra, imcra_smoothing
+
+    k = 9
+    t = Imcra(k)
+    rng = np.random.default_rng(4)
+    history = []
+    for frame in range(1, 12 * N_SUBWIN * SUBWIN_LEN + 1):
+        power = rng.exponential(1.0, k) * (1.0 + 20.0 * (frame % 97 < 30))  # bursts move the minima
+        imcra_smoothing(power, t.state, t.ring, t.counters, t.scratch)
+        history.append(t.state[S].copy())
+        if frame % SUBWIN_LEN == 0 and frame >= N_SUBWIN * SUBWIN_LEN:
+            window = np.array(history[-(N_SUBWIN * SUBWIN_LEN + 1):])
+            assert np.array_equal(t.state[S_MIN], window.min(axis=0))
