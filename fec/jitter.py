@@ -63,10 +63,13 @@ the two frames); ``audio3a.simulate`` uses the WSOLA ``TimeStretcher`` of
 ``audio3a.plc.wsola`` instead (each of the two frames compressed to half a
 frame).
 """
+import math
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._jit import kernel
 
 __all__ = ["JitterConfig", "JitterBuffer", "JitterStats", "Tick", "CrossfadeStretcher",
            "RECEIVED", "RECOVERED", "LOST", "LATE", "DTX", "EXPAND", "IDLE", "STATUSES",
@@ -174,6 +177,25 @@ class Tick:
     target_ms: float = 0.0
 
 
+@kernel
+def _quantile_bin(hist, cum, q):
+    """First bin ``i`` with ``C[i] >= q C[-1]``, ``C = cum`` the running sum of ``hist`` (summed in
+    order: ``np.searchsorted(np.cumsum(hist), q * C[-1])``, found by bisection)."""
+    c = 0.0
+    for i in range(hist.size):
+        c += hist[i]
+        cum[i] = c
+    level = q * c
+    lo, hi = 0, hist.size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cum[mid] < level:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 class _Entry:
     __slots__ = ("seq", "ts", "item", "recovered")
 
@@ -198,6 +220,7 @@ class JitterBuffer:
             raise ValueError("frame_ms is shorter than one RTP clock tick")
         self._nbins = int(np.ceil(config.max_delay_ms / config.bin_ms)) + 2
         self._hist = np.zeros(self._nbins)
+        self._cum = np.zeros(self._nbins)          # running sum of _hist (quantile scratch)
         self.extra_delay_ms = 0.0
         self.reset()
 
@@ -212,12 +235,13 @@ class JitterBuffer:
         self._played = set()
         self._played_order = deque()
         self._hist[:] = 0.0
+        self._quantile_cache_ms = None
         self._weight = 1.0
         self._total = 0.0
         self._n_delays = 0
         if cfg.prior_packets > 0:
             self._add_delay(cfg.initial_delay_ms, cfg.prior_packets * (1.0 - cfg.forget))
-        self._base_blocks = np.full(_BASE_BLOCKS, np.inf)
+        self._base_blocks = [math.inf] * _BASE_BLOCKS
         self._base_block_id = None
         self._base = None
         self._since_adjust = cfg.adjust_interval
@@ -269,18 +293,25 @@ class JitterBuffer:
             mass = mass * self._weight
         self._hist[i] += mass
         self._total += mass
+        self._quantile_cache_ms = None
         if self._weight > _RESCALE_AT:
             self._hist /= self._weight
             self._total /= self._weight
             self._weight = 1.0
 
     def quantile_ms(self, q=None):
-        """Delay (ms above the base) below which a fraction ``q`` of the weighted history lies."""
-        q = self.config.quantile if q is None else q
+        """Delay (ms above the base) below which a fraction ``q`` of the weighted history lies
+        (the configured quantile is kept until the histogram changes)."""
+        if q is None:
+            if self._quantile_cache_ms is None:
+                self._quantile_cache_ms = self._quantile_ms(self.config.quantile)
+            return self._quantile_cache_ms
+        return self._quantile_ms(q)
+
+    def _quantile_ms(self, q):
         if self._total <= 0:
             return 0.0
-        c = np.cumsum(self._hist)
-        i = int(np.searchsorted(c, q * c[-1]))
+        i = _quantile_bin(self._hist, self._cum, q)
         return (min(i, self._nbins - 1) + 1) * self.config.bin_ms
 
     def target_delay_ms(self):
@@ -290,20 +321,20 @@ class JitterBuffer:
 
     def _update_base(self, rel_s, arrival_s):
         block_s = self.config.base_window_s / _BASE_BLOCKS
-        block = int(np.floor(arrival_s / block_s))
+        block = math.floor(arrival_s / block_s)
+        blocks = self._base_blocks              # minima of the last _BASE_BLOCKS blocks, newest first
         if self._base_block_id is None:
             self._base_block_id = block
         if block > self._base_block_id:
             steps = min(block - self._base_block_id, _BASE_BLOCKS)
-            self._base_blocks = np.roll(self._base_blocks, steps)
-            self._base_blocks[:steps] = np.inf
+            blocks[:] = [math.inf] * steps + blocks[:_BASE_BLOCKS - steps]
             self._base_block_id = block
         if block >= self._base_block_id - _BASE_BLOCKS + 1 and block <= self._base_block_id:
             j = self._base_block_id - block
-            if rel_s < self._base_blocks[j]:
-                self._base_blocks[j] = rel_s
-        base = float(self._base_blocks.min())
-        if not np.isfinite(base):
+            if rel_s < blocks[j]:
+                blocks[j] = rel_s
+        base = min(blocks)
+        if base == math.inf:
             base = rel_s
         if self._base is not None and base != self._base:
             self._shift_hist((self._base - base) * 1000.0)
@@ -314,6 +345,7 @@ class JitterBuffer:
         k = int(round(shift_ms / self.config.bin_ms))
         if k == 0:
             return
+        self._quantile_cache_ms = None
         h = self._hist
         if k > 0:
             top = h[-k - 1:].sum() if k < h.size else h.sum()
@@ -338,7 +370,7 @@ class JitterBuffer:
         """
         cfg = self.config
         seq, ts, arrival_s = int(seq), int(ts), float(arrival_s)
-        if not np.isfinite(arrival_s):
+        if not math.isfinite(arrival_s):
             raise ValueError("arrival_s must be a finite time in seconds")
         if ts in self._packets or ts in self._played:
             self._counts["duplicates"] += 1
@@ -412,17 +444,21 @@ class JitterBuffer:
 
     def tick(self, now_s):
         """The playout decision for the frame tick at ``now_s`` (call once per frame period)."""
+        return Tick(*self.decide(now_s))
+
+    def decide(self, now_s):
+        """``tick`` as a plain tuple in ``Tick``'s field order (no object per call for the receiver)."""
         cfg = self.config
         frame = cfg.frame_ms
         self._counts["ticks"] += 1
         target = self.target_delay_ms()
         if self._play_ts is None:
-            return Tick(IDLE, NORMAL, target_ms=target)
+            return IDLE, NORMAL, None, None, None, None, 0.0, target
         delay = (now_s - self._play_ts / self.sample_rate - self._base) * 1000.0
         self._delay_ms = delay
         if not self._started:
             if delay < target - cfg.hysteresis * frame:
-                return Tick(IDLE, NORMAL, delay_ms=delay, target_ms=target)
+                return IDLE, NORMAL, None, None, None, None, delay, target
             self._started = True
         if delay > cfg.max_delay_ms + 2 * frame:
             # far behind (a stall much longer than the maximum delay): drop frames back to the target
@@ -443,7 +479,7 @@ class JitterBuffer:
         if can_adjust and error < low:
             self._since_adjust = 0
             self._counts["expands"] += 1
-            return Tick(EXPAND, EXPAND, delay_ms=delay, target_ms=target)
+            return EXPAND, EXPAND, None, None, None, None, delay, target
         entry = self._take(self._play_ts)
         if entry is None:
             if not self._packets:
@@ -452,7 +488,7 @@ class JitterBuffer:
                     # nothing here at all: the link is stalled (delay spike) or the packet lost;
                     # hold the playout point so late packets still play; a later packet ends it
                     self._counts["stalls"] += 1
-                    return Tick(EXPAND, EXPAND, delay_ms=delay, target_ms=target)
+                    return EXPAND, EXPAND, None, None, None, None, delay, target
             elif error > high:
                 # above target and this frame is missing: jump over missing frames (lost, or
                 # a DTX gap) towards the next packet instead of concealing them one by one
@@ -471,7 +507,7 @@ class JitterBuffer:
             self._counts["dtx_ticks" if status == DTX else "lost_ticks"] += 1
             if status == LOST:
                 self._counts["missing"] += 1
-            return Tick(status, NORMAL, timestamp=ts, delay_ms=delay, target_ms=target)
+            return status, NORMAL, None, None, ts, None, delay, target
         self._counts["played"] += 1
         status = RECOVERED if entry.recovered else RECEIVED
         if can_adjust and error > high and self._play_ts in self._packets:
@@ -480,8 +516,8 @@ class JitterBuffer:
             self._since_adjust = 0
             self._counts["accelerates"] += 1
             self._counts["played"] += 1
-            return Tick(status, ACCELERATE, entry.item, nxt.item, ts, entry.seq, delay, target)
-        return Tick(status, NORMAL, entry.item, None, ts, entry.seq, delay, target)
+            return status, ACCELERATE, entry.item, nxt.item, ts, entry.seq, delay, target
+        return status, NORMAL, entry.item, None, ts, entry.seq, delay, target
 
 
 class CrossfadeStretcher:

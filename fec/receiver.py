@@ -31,6 +31,7 @@ receiver resets to the new source.
 ``report()`` closes a statistics interval and returns the bytes of a
 ``fec.adapt.LossReport`` for the sender's rate controller.
 """
+import math
 from dataclasses import dataclass, field
 
 from .adapt import LossCounter
@@ -145,6 +146,7 @@ class Receiver:
         self.losses.reset()
         self._decoder = FecDecoder()
         self._fec_spans = {}          # FEC wait (ms) -> when last seen (s); initial value on first packet
+        self._fec_oldest_s = math.inf  # min of _fec_spans' times: no wait expires before now - it > idle
         self._candidate = None
 
     @property
@@ -263,24 +265,27 @@ class Receiver:
     # ------------------------------------------------------------------ FEC
     def _note_fec(self, span_ms, arrival_s):
         """Remember a FEC wait; the target uses the largest one seen within ``fec_idle_s``."""
-        self._fec_spans[span_ms] = max(arrival_s, self._fec_spans.get(span_ms, arrival_s))
+        spans = self._fec_spans
+        spans[span_ms] = max(arrival_s, spans.get(span_ms, arrival_s))
         self._update_fec_delay(arrival_s)
 
     def _update_fec_delay(self, now_s):
-        idle = self.config.fec_idle_s
-        for span in [sp for sp, t in self._fec_spans.items() if now_s - t > idle]:
-            del self._fec_spans[span]
+        spans = self._fec_spans
+        idle_s = self.config.fec_idle_s
+        for span in [sp for sp, t in spans.items() if now_s - t > idle_s]:
+            del spans[span]
+        self._fec_oldest_s = min(spans.values(), default=math.inf)
         if self.config.use_fec_delay:
-            self.jitter.extra_delay_ms = max(self._fec_spans, default=0.0)
+            self.jitter.extra_delay_ms = max(spans, default=0.0)
 
     def _repair(self, data, packet, arrival_s):
         try:
-            header, _ = RepairHeader.parse(packet.payload)
+            header, symbol = RepairHeader.parse(packet.payload)
         except PacketError as exc:
             self._drop(exc.reason)
             return
         self._note_fec((header.k * header.interleave - 1) * self.config.frame_ms, arrival_s)
-        self._recovered(self._decoder.add_repair(packet.payload), arrival_s)
+        self._recovered(self._decoder.add_parsed_repair(header, symbol), arrival_s)
 
     def _recovered(self, rebuilt, arrival_s):
         for _, raw in rebuilt:
@@ -298,15 +303,17 @@ class Receiver:
     # ------------------------------------------------------------------ playout
     def tick(self, now_s):
         """The frame for the tick at ``now_s`` (call once per frame period)."""
-        if self._fec_spans:
+        if now_s - self._fec_oldest_s > self.config.fec_idle_s:
+            # a FEC wait expires (otherwise extra_delay_ms already is the largest one kept)
             self._update_fec_delay(now_s)
-        before = self.jitter.missing
-        t = self.jitter.tick(now_s)
-        self._ticks[t.status] = self._ticks.get(t.status, 0) + 1
-        self._interval_residual += self.jitter.missing - before
-        frame = None if t.item is None else t.item.copy()
-        extra = None if t.extra is None else t.extra.copy()
-        return Playout(frame, t.status, t.action, extra, t.timestamp, t.delay_ms, t.target_ms)
+        jitter = self.jitter
+        before = jitter.missing
+        # the buffered frames are the decoders' fresh arrays, handed out once: no copy needed
+        status, action, frame, extra, timestamp, _, delay_ms, target_ms = jitter.decide(now_s)
+        ticks = self._ticks
+        ticks[status] = ticks.get(status, 0) + 1
+        self._interval_residual += jitter.missing - before
+        return Playout(frame, status, action, extra, timestamp, delay_ms, target_ms)
 
     def report(self, interval_ms):
         """Bytes of a ``LossReport`` for the interval since the previous call."""

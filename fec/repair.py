@@ -428,11 +428,16 @@ class FecDecoder:
 
     def add_repair(self, payload):
         """A received repair payload; returns the media it recovers. Never raises on bad bytes."""
-        self._n["repair_received"] += 1
         try:
             h, symbol = RepairHeader.parse(payload)
         except PacketError as exc:
+            self._n["repair_received"] += 1
             return self._reject(exc.reason)
+        return self.add_parsed_repair(h, symbol)
+
+    def add_parsed_repair(self, h, symbol):
+        """``add_repair`` for a payload already split by ``RepairHeader.parse`` into ``(h, symbol)``."""
+        self._n["repair_received"] += 1
         if h.symbol_len > self.max_symbol_len:
             return self._reject(R_TOO_LONG)
         block = self._blocks.get(h.base)

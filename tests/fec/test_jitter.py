@@ -110,6 +110,27 @@ def test_dtx_gap_is_reported_as_dtx_not_loss():
     assert played_items(ticks) == list(range(50)) + list(range(75, 150))
 
 
+def test_quantile_kernel_matches_cumsum_searchsorted():
+    from fec.jitter import _quantile_bin
+    rng = np.random.default_rng(7)
+    cum = np.empty(502)
+    for trial in range(300):
+        h = rng.exponential(1.0, 502) * (rng.random(502) < rng.uniform(0.01, 1.0))
+        h[rng.integers(0, 502)] += 1e3 * rng.random()
+        for q in (0.5, 0.95, 0.97, 0.99, 1.0 - 1e-12):
+            c = np.cumsum(h)
+            assert _quantile_bin(h, cum, q) == int(np.searchsorted(c, q * c[-1]))
+
+
+def test_quantile_is_recomputed_after_every_change_of_the_histogram():
+    jb = JitterBuffer(RATE, JitterConfig(prior_packets=0))
+    for n in range(200):
+        jb.insert(n, n * FRAME, n * T + 0.001 * (n % 37), None)
+        c = np.cumsum(jb._hist)
+        i = int(np.searchsorted(c, jb.config.quantile * c[-1]))
+        assert jb.quantile_ms() == (min(i, jb._nbins - 1) + 1) * jb.config.bin_ms
+
+
 def test_target_is_the_high_quantile_of_the_delay_histogram():
     rng = np.random.default_rng(2)
     n = 3000
