@@ -66,12 +66,13 @@ def float_to_int16(src, dst):
         dst[i] = np.int16(v)
 
 
-def as_float_frame(frame, frame_len: int, what: str = "frame") -> np.ndarray:
+def as_float_frame(frame, frame_len: int, what: str = "frame", out=None) -> np.ndarray:
     """Validate one frame and return it as contiguous float32.
 
-    Accepts int16 (scaled by 1/32768), float32 (returned as is when
-    contiguous) and float64. Raises ``FrameError`` on a wrong length, more
-    than one channel, another dtype, or NaN/Inf samples.
+    Accepts int16 (scaled by 1/32768, into ``out`` when given, else a new
+    array), float32 (returned as is when contiguous) and float64. Raises
+    ``FrameError`` on a wrong length, more than one channel, another dtype,
+    or NaN/Inf samples.
     """
     if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
             and frame.shape[0] == frame_len and frame.strides[0] == 4):
@@ -96,7 +97,8 @@ def as_float_frame(frame, frame_len: int, what: str = "frame") -> np.ndarray:
             "use audio3a.Framer to cut chunks of any size into frames"
         )
     if x.dtype == np.int16:
-        out = np.empty(frame_len, np.float32)
+        if out is None:
+            out = np.empty(frame_len, np.float32)
         int16_to_float(x, out)
         return out
     if x.dtype == np.float32:

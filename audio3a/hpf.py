@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._jit import kernel
+from .frames import all_finite
 from .stage import Stage
 
 
@@ -43,6 +44,16 @@ def sosfilt_df2t(sos, x, zi, y):
             zi[s, 1] = b2 * v - a2 * out
             v = out
         y[i] = v
+
+
+@kernel
+def hpf_frame(x, sos, zi, y):
+    """One frame through ``sosfilt_df2t``; False, with ``zi`` and ``y`` untouched, when ``x``
+    holds NaN or Inf (the check and the filter in one call)."""
+    if not all_finite(x):
+        return False
+    sosfilt_df2t(sos, x, zi, y)
+    return True
 
 
 def butterworth_highpass_sos(order: int, cutoff_hz: float, sample_rate: int) -> np.ndarray:
@@ -93,10 +104,14 @@ class HighPassFilter(Stage):
         self.sos = butterworth_highpass_sos(config.order, config.cutoff_hz, self.sample_rate)
         self.zi = np.zeros((self.sos.shape[0], 2), np.float64)
         self._out = np.zeros(self.frame_len, np.float32)
+        self._args = (self.sos, self.zi, self._out)  # hpf_frame's fixed arguments
 
     def _process(self, x: np.ndarray) -> np.ndarray:
         sosfilt_df2t(self.sos, x, self.zi, self._out)
         return self._out
+
+    def _process_checked(self, x: np.ndarray):
+        return self._out if hpf_frame(x, *self._args) else None
 
     def reset(self) -> None:
         self.zi[:] = 0.0

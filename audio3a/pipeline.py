@@ -11,21 +11,25 @@
 The slots and their order come from ``audio3a.registry.CAPTURE_CHAIN``; the
 pipeline knows a stage only through the protocol in ``audio3a.stage``.
 Frames are validated once at the boundary (length, channels, dtype, NaN/Inf)
-and given back in the caller's dtype (int16 stays int16). One ``Pipeline`` per
-call session: its methods take a lock, so a render thread and a capture
-thread may share it, and many pipelines run in parallel on threads because
-the kernels release the GIL.
+and given back in the caller's dtype (int16 stays int16). A contiguous
+float32 frame goes to the first stage as is, which checks its samples in the
+same kernel call as its work (``Stage._process_checked``). One
+``Pipeline`` per call session: its methods take a lock (``process`` once for
+both frames), so a render thread and a capture thread may share it, and many
+pipelines run in parallel on threads because the kernels release the GIL.
 """
 import importlib
 import threading
 
 import numpy as np
 
+from .errors import FrameError
 from .frames import as_float_frame, check_rate, frame_len_for, from_float
 from .registry import CAPTURE_CHAIN
 from .stage import RenderStage
 
 _DEFAULT = object()
+_FLOAT32 = np.dtype(np.float32)
 
 
 def _config_class(spec: str):
@@ -60,7 +64,11 @@ class Pipeline:
             stage.name = name
             self.stages.append(stage)
         self._render_stages = [s for s in self.stages if isinstance(s, RenderStage)]
+        self._after_first = self.stages[1:]  # the stages a ready frame meets after the first
+        self._render_after_first = self._render_stages[1:]
         self._lock = threading.Lock()
+        self._near = np.zeros(self.frame_len, np.float32)  # int16 frames converted into these
+        self._far = np.zeros(self.frame_len, np.float32)
         self._warm()
 
     def _warm(self) -> None:
@@ -100,28 +108,66 @@ class Pipeline:
 
     def process_render(self, frame) -> None:
         """Feed one 10 ms far-end (loudspeaker) frame, as it is played out."""
-        x = as_float_frame(frame, self.frame_len, "far-end frame")
         with self._lock:
-            for s in self._render_stages:
-                s._process_render(x)
+            self._render(frame)
 
     def process_capture(self, frame) -> np.ndarray:
         """Process one 10 ms near-end (microphone) frame; returns a new array in the input's dtype."""
-        dtype = np.asarray(frame).dtype
-        x = as_float_frame(frame, self.frame_len, "near-end frame")
         with self._lock:
-            echo = False
-            for s in self.stages:
-                s.far_talk = echo
-                x = s._process(x)
-                echo = echo or s.echo_dominant
-            return from_float(x, dtype)
+            return self._capture(frame)
 
     def process(self, near, far=None) -> np.ndarray:
         """``process_render(far)`` (when given) then ``process_capture(near)`` for one aligned frame pair."""
-        if far is not None:
-            self.process_render(far)
-        return self.process_capture(near)
+        with self._lock:
+            if far is not None:
+                self._render(far)
+            return self._capture(near)
+
+    # A contiguous mono float32 frame of the right length (the common case) goes to the first
+    # stage as is: for such a frame the only error left is NaN/Inf, which the stage finds in the
+    # same kernel call as its work (the HPF's ``_process_checked``, the canceller's
+    # ``process_render``) and which is raised here with the pipeline's message. Other frames are
+    # validated and converted by ``as_float_frame``.
+    def _render(self, frame) -> None:
+        stages = self._render_stages
+        if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
+                and frame.shape[0] == self.frame_len and frame.strides[0] == 4 and stages):
+            try:
+                stages[0].process_render(frame)
+            except FrameError:
+                raise FrameError("far-end frame contains NaN or Inf samples") from None
+            for s in self._render_after_first:
+                s._process_render(frame)
+            return
+        x = as_float_frame(frame, self.frame_len, "far-end frame", self._far)
+        for s in stages:
+            s._process_render(x)
+
+    def _capture(self, frame) -> np.ndarray:
+        stages = self.stages
+        if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
+                and frame.shape[0] == self.frame_len and frame.strides[0] == 4 and stages):
+            first = stages[0]
+            first.far_talk = False
+            x = first._process_checked(frame)
+            if x is None:
+                raise FrameError("near-end frame contains NaN or Inf samples")
+            dtype = _FLOAT32
+            rest = self._after_first
+            echo = first.echo_dominant
+        else:
+            dtype = np.asarray(frame).dtype
+            x = as_float_frame(frame, self.frame_len, "near-end frame", self._near)
+            rest = stages
+            echo = False
+        for s in rest:
+            s.far_talk = echo
+            x = s._process(x)
+            if not echo:
+                echo = s.echo_dominant
+        if dtype is _FLOAT32:
+            return x.copy()
+        return from_float(x, dtype)
 
     def __repr__(self):
         chain = " -> ".join(s.name for s in self.stages) or "identity"

@@ -13,8 +13,12 @@ also implement ``process_render(frame)``.
 
 ``process`` validates its input (length, channels, dtype, NaN/Inf) and calls
 ``_process``, which subclasses implement and which the pipeline calls
-directly after validating once. The returned array belongs to the stage and
-is overwritten by the next call: copy it to keep it.
+directly after validating once. A contiguous float32 frame of the right
+length goes to ``_process_checked`` instead, which checks the samples for
+NaN/Inf and processes in one go (a stage whose kernel can do both overrides
+it; the pipeline hands its first stage the caller's frame through
+``process``). The returned array belongs to the stage and is overwritten by
+the next call: copy it to keep it.
 
 Echo state crosses stages through two attributes, so no stage knows another:
 a stage that cancels echo sets ``echo_dominant`` after each frame (this mic
@@ -32,7 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frames import SAMPLE_RATES, as_float_frame, check_rate, frame_len_for
+from .frames import SAMPLE_RATES, all_finite, as_float_frame, check_rate, frame_len_for
+
+_FLOAT32 = np.dtype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -55,10 +61,20 @@ class Stage:
 
     def process(self, frame) -> np.ndarray:
         """Process one validated frame; see the module docstring."""
+        if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
+                and frame.shape[0] == self.frame_len and frame.strides[0] == 4):
+            y = self._process_checked(frame)
+            if y is not None:
+                return y
         return self._process(as_float_frame(frame, self.frame_len, f"{self.name} frame"))
 
     def _process(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _process_checked(self, x: np.ndarray):
+        """``_process`` on a contiguous float32 frame of unchecked samples: None, with the
+        stage unchanged, when ``x`` holds NaN or Inf."""
+        return self._process(x) if all_finite(x) else None
 
     def reset(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -46,8 +46,7 @@ def steps(rate):
     raw = webrtcvad.Vad(2)
 
     def kernel_only(f):
-        agc_frame(f, True, True, kern.level_state, kern.level_hist, kern.env_ring, kern._lam, kern._env_coef,
-                  kern.gain_state, kern._gain_params, kern._ceiling, kern._release, kern.lim_state, kern._out)
+        agc_frame(f, True, True, kern._state, kern._params, kern._out)
 
     return {
         "agc": lambda: agc.process(frames[next(idx)]),

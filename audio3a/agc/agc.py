@@ -19,8 +19,9 @@ Per 10 ms frame:
 
 The stage adds no delay: ``latency_ms = 0``.
 
-``agc_frame`` compiles the kernels of ``level``, ``gain`` and ``limiter``
-into itself, and numba's on-disk cache only watches this file: after
+Cost: one kernel call (``agc_frame``) after the VAD, on two arrays that hold
+all the state and all the constants. ``agc_frame`` compiles the kernels of
+``level``, ``gain`` and ``limiter`` into itself, and numba's on-disk cache only watches this file: after
 editing those, delete ``audio3a/agc/__pycache__`` (or touch this file).
 """
 from dataclasses import dataclass, field
@@ -35,16 +36,33 @@ from . import level as lv
 from . import limiter as lim
 
 
+# AutomaticGainControl._state: the level, gain and limiter states, then the level histogram
+# and ring, as one float64 array (the attributes level_state, ... are views of it)
+ST_LEVEL = 0
+ST_GAIN = ST_LEVEL + lv.LV_SIZE
+ST_LIMITER = ST_GAIN + gn.GN_SIZE
+ST_HIST = ST_LIMITER + 1
+ST_RING = ST_HIST + lv.N_BINS
+ST_SIZE = ST_RING + lv.HANG_FRAMES + lv.NOISE_BLOCKS
+# AutomaticGainControl._params: level forgetting factor, P.56 envelope coefficient, limiter
+# ceiling and release, then the gain's parameters (``gain.gain_params``)
+PA_LAM, PA_ENV_COEF, PA_CEILING, PA_RELEASE, PA_GAIN = range(5)
+PA_SIZE = PA_GAIN + gn.GP_SIZE
+
+
 @kernel
-def agc_frame(x, vad_speech, vad_raw, level_state, level_hist, env_ring, lam, env_coef,
-              gain_state, gain_params, ceiling, release, lim_state, y):
-    """One frame of AGC: level, gain, ramped gain into ``y``, limiter on ``y``."""
-    lv.update_level(x, vad_speech, level_state, level_hist, env_ring, lam, env_coef)
+def agc_frame(x, vad_speech, vad_raw, state, params, y):
+    """One frame of AGC: level, gain, ramped gain into ``y``, limiter on ``y``; returns the
+    limiter's smallest gain. ``state`` and ``params`` are laid out by the ``ST_*`` / ``PA_*`` offsets."""
+    level_state = state[ST_LEVEL:ST_GAIN]
+    gain_state = state[ST_GAIN:ST_LIMITER]
+    lv.update_level(x, vad_speech, level_state, state[ST_HIST:ST_RING], state[ST_RING:ST_SIZE],
+                    params[PA_LAM], params[PA_ENV_COEF])
     g_from = gain_state[gn.GN_APPLIED_DB]
-    g_to = gn.update_gain(level_state, vad_raw, gain_state, gain_params)
+    g_to = gn.update_gain(level_state, vad_raw, gain_state, params[PA_GAIN:PA_SIZE])
     gn.apply_gain(x, g_from, g_to, y)
     gain_state[gn.GN_APPLIED_DB] = g_to
-    return lim.limit(y, ceiling, release, lim_state)
+    return lim.limit(y, params[PA_CEILING], params[PA_RELEASE], state[ST_LIMITER:ST_HIST])
 
 
 @dataclass(frozen=True)
@@ -110,28 +128,33 @@ class AutomaticGainControl(Stage):
         self.config = c
         frame_s = self.frame_len / self.sample_rate
         self.vad = Vad(self.sample_rate, c.vad, frame_ms=10)
-        self._lam = max(0.0, 1.0 - frame_s / c.level_time_s)
-        self._env_coef = float(np.exp(-1.0 / (lv.P56_TIME_CONST_S * self.sample_rate)))
-        self._gain_params = gn.gain_params(
+        gain_params = gn.gain_params(
             frame_s, c.target_level_dbfs, c.min_gain_db, c.max_gain_db, c.gain_up_db_per_s,
             c.gain_down_db_per_s, c.noise_cap_db, c.limiter_dbfs, 0.0)
-        self._ceiling = 10.0 ** (c.limiter_dbfs / 20.0)
-        self._release = lim.release_coef(self.sample_rate)
-        self.level_state, self.level_hist, self.env_ring = lv.new_level_state()
-        self.gain_state = gn.new_gain_state(self._gain_params)
-        self.lim_state = np.zeros(1, np.float64)
+        self._params = np.zeros(PA_SIZE, np.float64)
+        self._params[PA_LAM] = max(0.0, 1.0 - frame_s / c.level_time_s)
+        self._params[PA_ENV_COEF] = np.exp(-1.0 / (lv.P56_TIME_CONST_S * self.sample_rate))
+        self._params[PA_CEILING] = 10.0 ** (c.limiter_dbfs / 20.0)
+        self._params[PA_RELEASE] = lim.release_coef(self.sample_rate)
+        self._params[PA_GAIN:] = gain_params
+        self._gain_params = self._params[PA_GAIN:]
+        self._state = np.zeros(ST_SIZE, np.float64)
+        self.level_state = self._state[ST_LEVEL:ST_GAIN]
+        self.gain_state = self._state[ST_GAIN:ST_LIMITER]
+        self.lim_state = self._state[ST_LIMITER:ST_HIST]
+        self.level_hist = self._state[ST_HIST:ST_RING]
+        self.env_ring = self._state[ST_RING:]
         self._limiter_gain = 1.0
         self._out = np.zeros(self.frame_len, np.float32)
+        self.reset()
 
     def _process(self, x: np.ndarray) -> np.ndarray:
-        speech = self.vad.decide(x)
-        raw = self.vad.raw_speech
+        vad = self.vad
+        speech = vad.decide(x)
+        raw = vad.raw_speech
         if self.far_talk:  # residual echo is no near-end speech: a pause for level and gain
             speech = raw = False
-        self._limiter_gain = agc_frame(
-            x, speech, raw, self.level_state, self.level_hist, self.env_ring, self._lam, self._env_coef,
-            self.gain_state,
-            self._gain_params, self._ceiling, self._release, self.lim_state, self._out)
+        self._limiter_gain = agc_frame(x, speech, raw, self._state, self._params, self._out)
         return self._out
 
     def reset(self) -> None:

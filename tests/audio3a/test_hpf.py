@@ -68,3 +68,15 @@ def test_sections_match_scipy_butterworth(order, fs):
     _, h1 = sosfreqz(ours, worN=2048, fs=fs)
     _, h2 = sosfreqz(ref, worN=2048, fs=fs)
     assert np.max(np.abs(h1 - h2)) < 1e-9
+
+
+def test_nan_frame_raises_and_leaves_the_state():
+    a, b = HighPassFilter(16000), HighPassFilter(16000)
+    x = np.random.default_rng(3).standard_normal(1600).astype(np.float32) * 0.1
+    run(a, x[:800])
+    run(b, x[:800])
+    bad = x[800:960].copy()
+    bad[100] = np.inf
+    with pytest.raises(FrameError, match="NaN or Inf"):
+        a.process(bad)
+    assert np.array_equal(run(a, x[800:]), run(b, x[800:]))

@@ -116,3 +116,30 @@ def test_agc_does_not_lift_residual_echo_in_far_end_single_talk():
     k = 3 * 16000                                                  # after the canceller has converged
     lift_db = 10 * np.log10(np.sum(with_agc[k:] ** 2) / np.sum(without[k:] ** 2))
     assert lift_db <= 6.0                                          # the pause bound of the AGC issue
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.float64])
+def test_capture_returns_a_new_array_every_frame(dtype):
+    p = Pipeline(16000)
+    x = np.round(speechlike(160, 5) * 20000).astype(dtype) if dtype == np.int16 else speechlike(160, 5).astype(dtype)
+    a = p.process(x, x)
+    b = p.process(x, x)
+    assert a.dtype == b.dtype == dtype
+    assert not np.shares_memory(a, b) and not np.shares_memory(a, x)
+
+
+@pytest.mark.parametrize("bad", ["near", "far"])
+def test_nan_frame_raises_and_changes_nothing(bad):
+    """A NaN in a contiguous float32 frame (checked inside the first stage's kernel) raises the
+    pipeline's FrameError, and the session goes on as if the call had not been made."""
+    near, far = speechlike(3200, 6), speechlike(3200, 7)
+    a, b = Pipeline(16000), Pipeline(16000)
+    poisoned = np.full(160, np.nan, np.float32)
+    for i in range(0, 3200, 160):
+        if i == 1600:
+            with pytest.raises(FrameError, match=f"{'near' if bad == 'near' else 'far'}-end frame contains NaN"):
+                if bad == "near":
+                    a.process_capture(poisoned)
+                else:
+                    a.process_render(poisoned)
+        assert np.array_equal(a.process(near[i:i + 160], far[i:i + 160]), b.process(near[i:i + 160], far[i:i + 160]))
