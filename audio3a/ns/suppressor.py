@@ -2,7 +2,8 @@
 
 One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
 
-1. analysis: 20 ms sqrt-Hann window, zero-padded FFT (``stft``);
+1. analysis: 20 ms sqrt-Hann window, zero-padded FFT (``stft``); in a frame
+   with a click, the spectrum restored to its recent mean (``click``);
 2. noise PSD by IMCRA (``noise_psd``), updated under IMCRA's own speech
    presence probability;
 3. decision-directed a-priori SNR; the presence probability for the gain
@@ -15,7 +16,8 @@ One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
 With ``NsConfig(method="hybrid")`` one call of ``model.hybrid_frame`` runs
 the same analysis and IMCRA (``features.front_end``, which also computes the
 band features), the OM-LSA gain, and a small MLP's band gains (``model``);
-the applied gain is the per-bin minimum of the two.
+the applied gain is the per-bin minimum of the two (without the click
+restoration).
 
 The algorithmic delay is one hop: ``latency_ms = 10.0``.
 """
@@ -34,6 +36,7 @@ from .noise_psd import (imcra_smoothing, noise_update, speech_absence_prob,
                         speech_presence_prob)
 from .presence import F_HELD, GLOBAL_HALF_HZ, N_FRAME_STATE, presence_likelihood
 from .stft import Stft, stft_analysis, stft_synthesis
+from .click import N_STATE as N_CLICK_STATE, click_restore
 
 # params vector layout
 P_GAIN_MIN = 0
@@ -57,7 +60,9 @@ B_GAIN = 7         # applied gain
 B_GAIN_PREV = 8    # last frame's gain (musical-noise smoothing)
 B_ZETA = 9         # recursively averaged a-priori SNR (presence)
 B_PRESENCE = 10    # a-priori SNR based presence likelihood
-N_BIN_ROWS = 11
+B_MEAN_POWER = 11  # mean power of the click-free frames (``click``)
+B_RESTORE = 12     # this frame's click restoration factor
+N_BIN_ROWS = 13
 
 # stats vector layout
 ST_NOISE = 0       # noise power per sample
@@ -93,7 +98,7 @@ def frame_stats(power, noise, p, lo, hi, power_norm, stats):
 
 @kernel
 def ns_frame(x, y, plan, window, history, overlap, frame, spec, bins, state, ring, counters, scratch,
-             frame_state, snr_lt, params, stats):
+             frame_state, click_state, snr_lt, params, stats):
     """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop); ``bins`` rows as B_*."""
     power = bins[B_POWER]
     gamma = bins[B_GAMMA]
@@ -108,6 +113,9 @@ def ns_frame(x, y, plan, window, history, overlap, frame, spec, bins, state, rin
     for k in range(n):
         c = spec[k]
         power[k] = c.real * c.real + c.imag * c.imag
+    # a click: the estimators see the restored power, the gain takes the factor (below)
+    restore = bins[B_RESTORE]
+    click_restore(x, click_state, bins[B_MEAN_POWER], power, restore, frame_state[F_HELD] >= 0.5)
     lo = int(params[P_BAND_LO])
     hi = int(params[P_BAND_HI])
     imcra_smoothing(power, state, ring, counters, scratch)
@@ -129,6 +137,7 @@ def ns_frame(x, y, plan, window, history, overlap, frame, spec, bins, state, rin
     omlsa_gain(xi, v, p, floor, gain_h1, gain)
     smooth_gain(gain, p, bins[B_GAIN_PREV], params[P_ALPHA_TIME], scratch[0])
     for k in range(n):
+        gain[k] *= restore[k]
         spec[k] = spec[k] * gain[k]
     stft_synthesis(plan, window, spec, frame, overlap, y)
 
@@ -206,6 +215,7 @@ class NoiseSuppressor(Stage):
         self.bins = np.zeros((N_BIN_ROWS, k))
         self.gain = self.bins[B_GAIN]  # the last frame's applied gain per bin (a view)
         self.frame_state = np.zeros(N_FRAME_STATE)
+        self.click_state = np.zeros(N_CLICK_STATE)
         self.snr_lt = np.zeros(1)
         self.params = np.zeros(N_PARAMS)
         self.params[P_GAIN_MIN] = 10.0 ** (FLOOR_DB[config.level] / 20.0)
@@ -255,15 +265,16 @@ class NoiseSuppressor(Stage):
         s = self.stft
         t = self.imcra
         ns_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, self.bins,
-                 t.state, t.ring, t.counters, t.scratch, self.frame_state, self.snr_lt, self.params,
-                 self._stats)
+                 t.state, t.ring, t.counters, t.scratch, self.frame_state, self.click_state, self.snr_lt,
+                 self.params, self._stats)
         return self._out
 
     def reset(self) -> None:
         self.stft.reset()
         self.imcra.reset()
-        for a in (self.bins, self.frame_state, self._stats, self._out):
+        for a in (self.bins, self.frame_state, self.click_state, self._stats, self._out):
             a[...] = 0
+        self.bins[B_RESTORE] = 1.0
         self.bins[B_GAIN] = 1.0
         self.bins[B_GAIN_PREV] = 1.0
         self.snr_lt[:] = SNR_LT_INIT
