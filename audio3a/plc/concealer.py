@@ -201,7 +201,7 @@ def begin_burst(hist, cfg, fcfg, lpc_win, lagwin, lpc_scratch, r, a, exc, mem,
     d = cfg[C_PITCH_TREND]
     radius = int(PITCH_TREND_SEARCH * period) + 2
     p0, c0 = period_near(hist, h - d, cfg[C_WIN], max(cfg[C_LAG_MIN], lag - radius),
-                         min(cfg[C_LAG_MAX], lag + radius))
+                         min(cfg[C_LAG_MAX], lag + radius), curve)
     slope = 0.0
     if c0 >= fcfg[F_C_HI]:
         slope = fcfg[F_TREND_GAIN] * (period - p0) / (period * d)
@@ -536,7 +536,8 @@ class Concealer(Stage):
         self._mem = np.zeros(self.order, np.float64)
         self._exc = np.zeros(4 * lag_max, np.float64)
         self._pitch_scratch = self.pitch._scratch
-        self._curve = self.pitch._curve
+        # pitch_search's coarse curve, and period_near's full-rate one over +-PITCH_TREND_SEARCH
+        self._curve = np.zeros(max(self.pitch._curve.size, 2 * (int(PITCH_TREND_SEARCH * lag_max) + 2) + 1))
         self._ist = np.zeros(8, np.int64)
         self._fst = np.zeros(14, np.float64)
         self._rng = np.zeros(1, np.uint64)

@@ -53,7 +53,9 @@ def _ncorr(x, end, win, lag):
 
 @kernel(fastmath=True)
 def _coarse_curve(d, end, win, lag_lo, lag_hi, curve):
-    """curve[T - lag_lo] = c(T) on the decimated signal d, T = lag_lo..lag_hi; sliding lagged energy."""
+    """curve[T - lag_lo] = c(T) of d[end-win:end] against d[end-win-T:end-T], T = lag_lo..lag_hi,
+    the lagged window's energy slid one sample per lag (``pitch_search`` runs it on the decimated
+    signal, ``period_near`` at the full rate)."""
     xx = 0.0
     for n in range(end - win, end):
         xx += d[n] * d[n]
@@ -143,49 +145,28 @@ def pitch_search(x, end, win, lag_min, lag_max, dec, scratch, curve):
 
 
 @kernel(fastmath=True)
-def period_near(x, end, win, lag_lo, lag_hi):
+def period_near(x, end, win, lag_lo, lag_hi, curve):
     """Period (fractional) and correlation of x[end-win:end] searched over lags lag_lo..lag_hi only.
 
-    Full-rate ``c(T)`` with the lagged window's energy slid one sample per lag, then the
-    parabolic vertex as in ``pitch_search``; for re-measuring a known period elsewhere.
+    The full-rate correlation curve of ``_coarse_curve`` (into ``curve``, at least
+    ``lag_hi - lag_lo + 1`` values), its first maximum and the parabolic vertex as in
+    ``pitch_search``; for re-measuring a known period elsewhere.
     """
-    cur = x[end - win:end]  # slices indexed from 0 let the dot products vectorise
-    xx = 0.0
-    for i in range(win):
-        xx += cur[i] * cur[i]
-    yy = 0.0
-    first = x[end - win - lag_lo:end - lag_lo]
-    for i in range(win):
-        yy += first[i] * first[i]
-    best = lag_lo
-    cb = -2.0
-    cm = 0.0
-    cp = 0.0
-    prev = -2.0
-    for lag in range(lag_lo, lag_hi + 1):
-        past = x[end - win - lag:end - lag]
-        xy = 0.0
-        for i in range(win):
-            xy += cur[i] * past[i]
-        den = np.sqrt(xx * yy)
-        c = xy / den if den > 1e-20 else 0.0
-        if lag == best + 1:
-            cp = c
-        if c > cb:
-            cb = c
-            best = lag
-            cm = prev
-            cp = -2.0
-        prev = c
-        yy += x[end - win - lag - 1] ** 2 - x[end - lag - 1] ** 2
-        if yy < 0.0:
-            yy = 0.0
+    _coarse_curve(x, end, win, lag_lo, lag_hi, curve)
+    best = 0
+    for i in range(1, lag_hi - lag_lo + 1):
+        if curve[i] > curve[best]:
+            best = i
+    cb = curve[best]
+    lag = best + lag_lo
     frac = 0.0
-    if lag_lo < best < lag_hi:
+    if lag_lo < lag < lag_hi:
+        cm = curve[best - 1]
+        cp = curve[best + 1]
         den = cm - 2.0 * cb + cp
         if den < 0.0:
             frac = min(0.5, max(-0.5, 0.5 * (cm - cp) / den))
-    return best + frac, cb
+    return lag + frac, cb
 
 
 class PitchEstimator:
