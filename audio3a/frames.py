@@ -66,6 +66,13 @@ def float_to_int16(src, dst):
         dst[i] = np.int16(v)
 
 
+def is_ready_frame(frame, frame_len: int) -> bool:
+    """A contiguous mono float32 ndarray of ``frame_len`` samples: the form the kernels take as is
+    (only its samples are left to check, which a stage may do in its own kernel call)."""
+    return (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
+            and frame.shape[0] == frame_len and frame.strides[0] == 4)
+
+
 def as_float_frame(frame, frame_len: int, what: str = "frame", out=None) -> np.ndarray:
     """Validate one frame and return it as contiguous float32.
 
@@ -74,8 +81,7 @@ def as_float_frame(frame, frame_len: int, what: str = "frame", out=None) -> np.n
     ``FrameError`` on a wrong length, more than one channel, another dtype,
     or NaN/Inf samples.
     """
-    if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
-            and frame.shape[0] == frame_len and frame.strides[0] == 4):
+    if is_ready_frame(frame, frame_len):
         # fast path: a contiguous mono float32 frame of the right length (the common case) is
         # returned as is, as the general path below would, once its samples are checked
         if not all_finite(frame):

@@ -24,7 +24,7 @@ import threading
 import numpy as np
 
 from .errors import FrameError
-from .frames import as_float_frame, check_rate, frame_len_for, from_float
+from .frames import as_float_frame, check_rate, frame_len_for, from_float, is_ready_frame
 from .registry import CAPTURE_CHAIN
 from .stage import RenderStage
 
@@ -125,17 +125,14 @@ class Pipeline:
 
     # A contiguous mono float32 frame of the right length (the common case) goes to the first
     # stage as is: for such a frame the only error left is NaN/Inf, which the stage finds in the
-    # same kernel call as its work (the HPF's ``_process_checked``, the canceller's
-    # ``process_render``) and which is raised here with the pipeline's message. Other frames are
-    # validated and converted by ``as_float_frame``.
+    # same kernel call as its work (``Stage._process_checked``, ``RenderStage._process_render_checked``)
+    # and which is raised here with the pipeline's message. Other frames are validated and
+    # converted by ``as_float_frame``.
     def _render(self, frame) -> None:
         stages = self._render_stages
-        if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
-                and frame.shape[0] == self.frame_len and frame.strides[0] == 4 and stages):
-            try:
-                stages[0].process_render(frame)
-            except FrameError:
-                raise FrameError("far-end frame contains NaN or Inf samples") from None
+        if stages and is_ready_frame(frame, self.frame_len):
+            if not stages[0]._process_render_checked(frame):
+                raise FrameError("far-end frame contains NaN or Inf samples")
             for s in self._render_after_first:
                 s._process_render(frame)
             return
@@ -145,8 +142,7 @@ class Pipeline:
 
     def _capture(self, frame) -> np.ndarray:
         stages = self.stages
-        if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
-                and frame.shape[0] == self.frame_len and frame.strides[0] == 4 and stages):
+        if stages and is_ready_frame(frame, self.frame_len):
             first = stages[0]
             first.far_talk = False
             x = first._process_checked(frame)

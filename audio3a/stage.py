@@ -14,10 +14,10 @@ also implement ``process_render(frame)``.
 ``process`` validates its input (length, channels, dtype, NaN/Inf) and calls
 ``_process``, which subclasses implement and which the pipeline calls
 directly after validating once. A contiguous float32 frame of the right
-length goes to ``_process_checked`` instead, which checks the samples for
-NaN/Inf and processes in one go (a stage whose kernel can do both overrides
-it; the pipeline hands its first stage the caller's frame through
-``process``). The returned array belongs to the stage and is overwritten by
+length (``frames.is_ready_frame``) goes to ``_process_checked`` instead, and
+a far-end one to ``_process_render_checked``: they check the samples for
+NaN/Inf and process in one go (a stage whose kernel can do both overrides
+them; the pipeline hands its first stage the caller's frame the same way). The returned array belongs to the stage and is overwritten by
 the next call: copy it to keep it.
 
 Echo state crosses stages through two attributes, so no stage knows another:
@@ -36,9 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frames import SAMPLE_RATES, all_finite, as_float_frame, check_rate, frame_len_for
-
-_FLOAT32 = np.dtype(np.float32)
+from .frames import SAMPLE_RATES, all_finite, as_float_frame, check_rate, frame_len_for, is_ready_frame
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,7 @@ class Stage:
 
     def process(self, frame) -> np.ndarray:
         """Process one validated frame; see the module docstring."""
-        if (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
-                and frame.shape[0] == self.frame_len and frame.strides[0] == 4):
+        if is_ready_frame(frame, self.frame_len):
             y = self._process_checked(frame)
             if y is not None:
                 return y
@@ -92,7 +89,17 @@ class RenderStage(Stage):
 
     def process_render(self, frame) -> None:
         """Feed one far-end frame, as it is played out."""
+        if is_ready_frame(frame, self.frame_len) and self._process_render_checked(frame):
+            return
         self._process_render(as_float_frame(frame, self.frame_len, f"{self.name} far-end frame"))
 
     def _process_render(self, x: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _process_render_checked(self, x: np.ndarray) -> bool:
+        """``_process_render`` on a contiguous float32 frame of unchecked samples: False, with the
+        stage unchanged, when ``x`` holds NaN or Inf."""
+        if not all_finite(x):
+            return False
+        self._process_render(x)
+        return True

@@ -61,7 +61,6 @@ from .filter import FilterPair, copy_filter, filter_pair_frame, mic_frame, misal
 from .render_buffer import RenderBuffer, pop_frame, push_frame, window_spectrum
 from .suppressor import EchoSuppressor, suppress_frame
 
-_FLOAT32 = np.dtype(np.float32)
 
 # indices of EchoCanceller._ints (int64 state): filter offset (frames), round-robin constraint
 # partition and adaptation count of each filter, copy-rule counters, counts for the stats, the
@@ -498,21 +497,13 @@ class EchoCanceller(RenderStage):
             return 0.0
         return float(10.0 * math.log10(num / den))
 
-    def _fast_frame(self, frame) -> bool:
-        """A contiguous mono float32 frame of the right length: the kernels take it as is and
-        check its samples themselves (one call less than ``Stage.process``'s general check)."""
-        return (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
-                and frame.shape[0] == self.frame_len and frame.strides[0] == 4)
-
-    def process_render(self, frame) -> None:
+    # the kernels check the samples of a ready frame themselves (``Stage._process_checked``)
+    def _process_render_checked(self, x: np.ndarray) -> bool:
         render = self.render
-        if not (self._fast_frame(frame) and push_frame(frame, render.frames, render.counters, render.max_ahead)):
-            super().process_render(frame)  # converts other dtypes, raises on bad frames
+        return push_frame(x, render.frames, render.counters, render.max_ahead)
 
-    def process(self, frame) -> np.ndarray:
-        if self._fast_frame(frame) and capture_frame(frame, *self._frame_args):
-            return self._out
-        return super().process(frame)  # converts other dtypes, raises on bad frames
+    def _process_checked(self, x: np.ndarray):
+        return self._out if capture_frame(x, *self._frame_args) else None
 
     def _process_render(self, x: np.ndarray) -> None:
         self.render.push(x)
