@@ -150,24 +150,14 @@ class IdleTimeGc:
 
 
 def lateness_summary(values_ms) -> dict:
-    """p50 / p99 / max of tick timing samples (ms): lateness, or work time per tick.
-
-    The percentiles are numpy's default ('linear', Hyndman & Fan type 7: index h = (n - 1) q,
-    interpolated between the order statistics around it), found by a partial sort
-    (``np.partition`` at those ranks only: a window of 60000 ticks costs ~1 ms, not ~4).
-    """
+    """p50 / p99 / max of tick timing samples (ms): lateness, or work time per tick (one
+    ``np.percentile`` call for both ranks: it partially sorts, ~1 ms for a window of 60000 ticks)."""
     v = np.asarray(values_ms, np.float64)
-    n = v.size
-    if n == 0:
+    if v.size == 0:
         return {"ticks": 0, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
-    h = (n - 1) * np.array([0.5, 0.99])
-    lo = np.floor(h).astype(np.intp)
-    hi = np.minimum(lo + 1, n - 1)
-    part = np.partition(v, np.unique(np.concatenate([lo, hi, [n - 1]])))
-    a, b, t = part[lo], part[hi], h - lo
-    p = np.where(t >= 0.5, b - (b - a) * (1.0 - t), a + (b - a) * t)
-    return {"ticks": int(n), "p50_ms": round(float(p[0]), 3), "p99_ms": round(float(p[1]), 3),
-            "max_ms": round(float(part[n - 1]), 3)}
+    p50, p99 = np.percentile(v, [50, 99])
+    return {"ticks": int(v.size), "p50_ms": round(float(p50), 3), "p99_ms": round(float(p99), 3),
+            "max_ms": round(float(v.max()), 3)}
 
 
 class TickTimes:
