@@ -104,6 +104,8 @@ class FeedbackError(ValueError):
 # ----------------------------------------------------------------------------- feedback message
 
 def _u(name, value, bits):
+    if type(value) is int and 0 <= value < (1 << bits):          # the common case (parsed fields), fast
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < (1 << bits):
         raise FeedbackError(f"{name} must be an integer in [0, {(1 << bits) - 1}], got {value!r}")
     return int(value)
@@ -294,6 +296,11 @@ class Scheme:
             if not d or list(d) != sorted(set(d)) or d[0] < 1 or d[-1] > 15:
                 raise ValueError(f"red distances must be increasing integers in 1..15, got {self.distances!r}")
             object.__setattr__(self, "distances", d)
+        # the controller looks schemes up in dicts several times a report: hash the fields once
+        object.__setattr__(self, "_hash", hash((self.kind, self.k, self.m, self.interleave, self.distances)))
+
+    def __hash__(self):
+        return self._hash
 
     def __str__(self):
         il = f"x{self.interleave}" if self.interleave > 1 else ""

@@ -167,7 +167,8 @@ def _code_span(s, a, w, t0, t1, step, x, e, codes, bound):
 @kernel
 def _encode(s, a, gamma, gains, codes, recon):
     """Closed-loop coding with noise feedback; each subframe's gain is the best of eight around
-    the level of its residual (estimated as if the coding were exact from there on)."""
+    the level of its residual (estimated as if the coding were exact from there on). The best
+    trial's reconstruction, errors and codes are kept, so it is not coded a second time."""
     p = a.shape[0]
     n = s.shape[0]
     nsub = gains.shape[0]
@@ -175,6 +176,9 @@ def _encode(s, a, gamma, gains, codes, recon):
     x = np.empty(n)               # reconstruction so far (the predictor's history)
     e = np.empty(n)               # coding errors so far (the noise feedback's history)
     w = np.empty(p)
+    keep_x = np.empty(sub)        # the best trial's span so far
+    keep_e = np.empty(sub)
+    keep_c = np.empty(sub // 2, np.uint8)
     g_ = 1.0
     for i in range(p):
         g_ *= gamma
@@ -207,6 +211,7 @@ def _encode(s, a, gamma, gains, codes, recon):
         # stop a trial once its error passes the best so far (the same choice as trying all in full)
         best_g = 0                 # (also when every candidate lies below 0)
         best_err = np.inf
+        kept = False
         for j in range(8):
             g = g0 + ((j + 1) >> 1 if j & 1 else -(j >> 1))        # g0, g0+1, g0-1, g0+2, ... g0+4
             if g < 0 or g > 255:
@@ -215,8 +220,20 @@ def _encode(s, a, gamma, gains, codes, recon):
             if tot < best_err or (tot == best_err and g < best_g):
                 best_err = tot
                 best_g = g
+                if tot < np.inf:   # a trial that beat the bound ran to the end of the span: keep it
+                    keep_x[:] = x[t0:t1]
+                    keep_e[:] = e[t0:t1]
+                    keep_c[:] = codes[t0 >> 1:t1 >> 1]
+                    kept = True
+                else:
+                    kept = False
         gains[k] = best_g
-        _code_span(s, a, w, t0, t1, 2.0 ** (np.float64(best_g) / 8.0 - 16.0), x, e, codes, np.inf)
+        if kept:
+            x[t0:t1] = keep_x
+            e[t0:t1] = keep_e
+            codes[t0 >> 1:t1 >> 1] = keep_c
+        else:
+            _code_span(s, a, w, t0, t1, 2.0 ** (np.float64(best_g) / 8.0 - 16.0), x, e, codes, np.inf)
     for t in range(n):
         recon[t] = np.float32(x[t])
 

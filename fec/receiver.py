@@ -33,6 +33,7 @@ receiver resets to the new source.
 """
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .adapt import LossCounter
 from .jitter import JitterBuffer, JitterConfig, NORMAL
@@ -103,9 +104,9 @@ class ReceiverStats:
     extra_delay_ms: float = 0.0
 
 
-@dataclass(frozen=True)
-class Playout:
-    """One tick's output; ``frame`` is a fresh float32 array or ``None``."""
+class Playout(NamedTuple):
+    """One tick's output; ``frame`` is a fresh float32 array or ``None``. A named tuple: built
+    once per frame per participant, it costs a tuple, not a frozen dataclass's ``__init__``."""
 
     frame: object
     status: str
@@ -159,14 +160,16 @@ class Receiver:
         self._drops[reason] = self._drops.get(reason, 0) + 1
 
     # ------------------------------------------------------------------ packets in
-    def receive(self, data, arrival_s):
-        """Take one datagram that arrived at ``arrival_s`` (seconds); never raises on bad bytes."""
+    def receive(self, data, arrival_s, packet=None):
+        """Take one datagram that arrived at ``arrival_s`` (seconds); never raises on bad bytes.
+        ``packet``: its ``RtpPacket`` when the caller has parsed it already."""
         self._counts["datagrams"] += 1
-        try:
-            packet = RtpPacket.parse(data)
-        except PacketError as exc:
-            self._drop(exc.reason)
-            return
+        if packet is None:
+            try:
+                packet = RtpPacket.parse(data)
+            except PacketError as exc:
+                self._drop(exc.reason)
+                return
         c = self.config
         pt = packet.payload_type
         if pt == c.repair_payload_type:

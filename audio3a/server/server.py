@@ -14,10 +14,11 @@ garbage cannot disturb another's stream.
 The tick runs every 10 ms on the event loop's clock: on even ticks every
 session plays out 20 ms (receiver, concealer), on every tick each session's
 10 ms half goes through its pipeline, the N-minus-one mix is formed and
-becomes each session's echo reference, and on odd ticks the 20 ms of mix is
-packed and sent. With ``workers`` > 1 the per-session work (playout and
-3A) is split over that many threads (the kernels release the GIL); the mix
-and the sends stay on the loop. (Measured offline at 16 sessions: no gain on
+becomes each session's echo reference (sum minus own, into preallocated
+arrays), and on odd ticks the 20 ms of mix is packed and sent. With
+``workers`` > 1 the per-session work (playout and 3A) is split over that
+many threads (the kernels release the GIL); the mix and the sends stay on
+the loop. (Measured offline at 16 sessions: no gain on
 2 cores, since about half of a session's tick is Python holding the GIL.)
 A datagram is checked for size and against its sender's token bucket when it
 arrives (its arrival time kept for the jitter buffer); the rest of its handling
@@ -26,9 +27,11 @@ costs tick work, not the lateness of a tick due in the middle of the burst.
 Work that is not the tick's is kept out of it: Python's garbage collector
 runs in the idle time before the next deadline (``IdleTimeGc``), spare
 sessions are built only when that idle time exceeds a build, the sessions'
-stats records are written a few per tick, and the sessions' loss reports are
-spread over the report interval. A session whose processing raises is closed
-(``session_errors``); the others go on. Tick lateness (wake-up time minus the deadline) and work
+stats records are written a few per tick, the sessions' loss reports are
+spread over the report interval, and the clients' loss reports (a rate
+controller update each, 0.1-0.3 ms) are handled ``FEEDBACK_PER_TICK`` a
+tick. A session whose processing raises is closed (``session_errors``); the
+others go on. Tick lateness (wake-up time minus the deadline) and work
 time (the tick's own processing) are tracked;
 a tick that falls more than ``max_behind_ms`` behind is skipped (counted in
 ``dropped_frames``, one per session). A session that has been silent for
@@ -49,7 +52,7 @@ import numpy as np
 from fec.packet import PacketError, RtpPacket
 
 from .guard import DropCounter, RateGuard
-from .mixer import mix_minus
+from .mixer import mix_minus_into
 from .recorder import SessionRecorder
 from .pool import SessionPool
 from .session import SessionConfig
@@ -58,6 +61,7 @@ from .wire import FEEDBACK, MALFORMED, RTP, classify, parse_rtcp
 __all__ = ["ServerConfig", "Server", "run_server", "lateness_summary"]
 
 TICK_MS = 10
+FEEDBACK_PER_TICK = 2         # loss reports handled per tick (~0.1-0.3 ms each: a rate controller's update)
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,7 @@ class Server(asyncio.DatagramProtocol):
         self._work_snap = np.zeros_like(self._work.ring)
         self._snap_len = 0
         self._inbox = []                  # (datagram, address, arrival time) accepted since the last tick
+        self._feedback = deque()          # (session, loss report, arrival time) not yet handled
         self._pending_closes = set()
         self._tick_n = 0
         self._sc = config.session
@@ -228,6 +233,10 @@ class Server(asyncio.DatagramProtocol):
         from fec.payload import FORMATS
         media = FORMATS[config.session.payload].payload_len(config.session.frame_len)
         self._max_datagram = max(config.max_datagram_bytes, 2 * media + 128)   # primary + redundancy + headers
+        n = config.session.tick_len
+        self._frames = np.zeros((config.max_sessions, n), np.float32)   # the tick's processed halves
+        self._mix = np.zeros((config.max_sessions, n), np.float32)      # their N-minus-one mixes
+        self._mix_total = np.zeros(n)
 
     # ------------------------------------------------------------------ life cycle
     def start_helper(self):
@@ -331,6 +340,7 @@ class Server(asyncio.DatagramProtocol):
         """Play out and close every session, wait for pending closes, close the socket."""
         now = self._loop.time() if self._loop else 0.0
         self._handle_inbox()
+        self._handle_feedback(everything=True)
         if self._stats_rec is not None:
             self._drain_stats(None)
         for addr in list(self.sessions):
@@ -397,13 +407,13 @@ class Server(asyncio.DatagramProtocol):
             if not self._ssrc_ok(s, pkt):
                 self.drops("unknown_ssrc")
                 return
-            s.on_rtp(data, now)
+            s.on_rtp(data, now, pkt)
         elif kind == FEEDBACK:
             if s is None:
                 self.drops("unknown_source")
                 return
-            for d in s.on_feedback(data, now):
-                self.transport.sendto(d, addr)
+            s.last_heard_s = now
+            self._feedback.append((s, data, now))
         else:  # RTCP
             if s is None:
                 s = self._open_from_rtcp(addr, data, now)
@@ -411,6 +421,19 @@ class Server(asyncio.DatagramProtocol):
                     return
             if not s.on_rtcp(data, now):
                 self.drops("bad_rtcp")
+
+    def _handle_feedback(self, everything=False):
+        """The queued loss reports, ``FEEDBACK_PER_TICK`` a tick (more when more than one per
+        session waits): every client reports once a second, all in the same 20 ms when they
+        started together, and 16 rate-controller updates in one tick cost it ~2-5 ms."""
+        q = self._feedback
+        budget = len(q) if everything else max(FEEDBACK_PER_TICK, len(q) - self.config.max_sessions)
+        for _ in range(min(budget, len(q))):
+            s, data, arrival = q.popleft()
+            if self.sessions.get(s.addr) is not s:
+                continue                               # closed meanwhile
+            for d in s.on_feedback(data, arrival):
+                self.transport.sendto(d, s.addr)
 
     def _drain_socket(self):
         """Read every datagram already queued (at most ``max_datagrams_per_tick``) before the tick plays out.
@@ -493,6 +516,7 @@ class Server(asyncio.DatagramProtocol):
     # ------------------------------------------------------------------ the tick
     def _tick(self, now):
         self._handle_inbox()
+        self._handle_feedback()
         k = self._tick_n % 2
         self._tick_n += 1
         sessions = list(self.sessions.values())
@@ -507,8 +531,11 @@ class Server(asyncio.DatagramProtocol):
             if submitted:
                 self._collect_remote(remote, k, now)
             n = self._sc.tick_len
-            frames = np.stack([s.capture_out[k * n:(k + 1) * n] for s in sessions])
-            mix = mix_minus(frames)
+            m = len(sessions)
+            frames, mix = self._frames[:m], self._mix[:m]
+            for i, s in enumerate(sessions):
+                frames[i] = s.capture_out[k * n:(k + 1) * n]
+            mix_minus_into(frames, self._mix_total, mix)
             for i, s in enumerate(sessions):
                 s.set_render(mix[i])
                 s.mix_buffer[k * n:(k + 1) * n] = mix[i]

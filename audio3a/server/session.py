@@ -116,13 +116,14 @@ class Session:
         return self
 
     # ------------------------------------------------------------------ datagrams in
-    def on_rtp(self, data: bytes, now_s: float) -> None:
+    def on_rtp(self, data: bytes, now_s: float, packet=None) -> None:
+        """A media or repair datagram (``packet``: its parsed ``RtpPacket``, if the caller has it)."""
         self.last_heard_s = now_s
-        self.receiver.receive(data, now_s)
+        self.receiver.receive(data, now_s, packet)
 
     def on_feedback(self, data: bytes, now_s: float) -> list:
         """A loss report from the participant: update the FEC choice; returns datagrams to send now."""
-        self.last_heard_s = now_s
+        self.last_heard_s = max(self.last_heard_s, now_s)
         try:
             report = LossReport.parse(data)
         except FeedbackError:

@@ -16,6 +16,7 @@ from fec.receiver import Receiver, ReceiverConfig
 from fec.sender import Sender, SenderConfig
 
 from ..plc import Concealer, PlcConfig
+from .mixer import mix_minus
 
 __all__ = ["warm_packet_path", "warm_session_path", "WARM_SCHEMES"]
 
@@ -68,3 +69,4 @@ def warm_session_path(config) -> None:
         s.capture(0)
         s.capture(1)
         s.send(x, t)
+    mix_minus(np.stack([x[:config.tick_len]] * 2))
