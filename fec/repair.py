@@ -48,6 +48,7 @@ import struct
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -84,15 +85,19 @@ REPAIR_REASONS = (R_TRUNCATED, R_LENGTH, R_CHECKSUM, R_VERSION, R_SCHEME, R_K, R
 
 _HEAD = struct.Struct("!BBBBHBBH")   # bytes 0..9
 _CRC = struct.Struct("!I")
+_HEAD_CRC = struct.Struct("!BBBBHBBHI")   # bytes 0..13
 
 
 def _is_uint(v, lo, hi):
     return not isinstance(v, bool) and isinstance(v, (int, np.integer)) and lo <= v <= hi
 
 
-@dataclass(frozen=True)
-class RepairHeader:
-    """The header of one repair packet (see the module docstring for the layout)."""
+class RepairHeader(NamedTuple):
+    """The header of one repair packet (see the module docstring for the layout).
+
+    A ``NamedTuple`` (immutable, compared by value) so ``parse`` builds it at
+    tuple speed: the receive path parses every repair packet.
+    """
 
     scheme: str
     k: int
@@ -140,28 +145,33 @@ class RepairHeader:
     @classmethod
     def parse(cls, payload):
         """``(header, symbol)`` from a repair payload; ``PacketError`` for anything malformed."""
-        if isinstance(payload, (bytearray, memoryview)):
+        if not isinstance(payload, bytes):
+            if not isinstance(payload, (bytearray, memoryview)):
+                raise PacketError(R_NOT_BYTES, f"expected bytes, got {type(payload).__name__}")
             payload = bytes(payload)
-        elif not isinstance(payload, bytes):
-            raise PacketError(R_NOT_BYTES, f"expected bytes, got {type(payload).__name__}")
-        if len(payload) < HEADER_LEN:
+        n = len(payload) - HEADER_LEN
+        if n < 0:
             raise PacketError(R_TRUNCATED, f"repair packet is {len(payload)} bytes, the header alone is {HEADER_LEN}")
-        vs, k, m, index, base, d, reserved, sym_len = _HEAD.unpack_from(payload)
-        if len(payload) - HEADER_LEN != sym_len:
-            reason = R_TRUNCATED if len(payload) - HEADER_LEN < sym_len else R_LENGTH
-            raise PacketError(reason, f"header says a {sym_len}-byte symbol, "
-                                      f"{len(payload) - HEADER_LEN} bytes follow the header")
-        (crc,) = _CRC.unpack_from(payload, 10)
-        if zlib.crc32(payload[HEADER_LEN:], zlib.crc32(payload[:10])) != crc:
+        vs, k, m, index, base, d, reserved, sym_len, crc = _HEAD_CRC.unpack_from(payload)
+        if n != sym_len:
+            reason = R_TRUNCATED if n < sym_len else R_LENGTH
+            raise PacketError(reason, f"header says a {sym_len}-byte symbol, {n} bytes follow the header")
+        symbol = payload[HEADER_LEN:]
+        if zlib.crc32(symbol, zlib.crc32(payload[:10])) != crc:
             raise PacketError(R_CHECKSUM, "CRC-32 mismatch: the repair packet was corrupted")
         if vs >> 4 != REPAIR_VERSION:
             raise PacketError(R_VERSION, f"repair format version {vs >> 4} is not supported (only {REPAIR_VERSION})")
-        if vs & 0xF >= len(SCHEMES):
-            raise PacketError(R_SCHEME, f"unknown scheme code {vs & 0xF} (0 xor, 1 rs)")
+        code = vs & 0xF
+        if code >= len(SCHEMES):
+            raise PacketError(R_SCHEME, f"unknown scheme code {code} (0 xor, 1 rs)")
         if reserved:
             raise PacketError(R_RESERVED, f"reserved byte must be 0, got {reserved}")
-        header = cls(SCHEMES[vs & 0xF], k, m, index, base, d, sym_len).check()
-        return header, payload[HEADER_LEN:]
+        header = tuple.__new__(cls, (SCHEMES[code], k, m, index, base, d, sym_len))
+        # the fields are bytes / 16-bit words already: ``check``'s ranges reduce to these
+        if not (k and m and k + m <= 255 and (code or m == 1) and index < m and d
+                and (k - 1) * d < MAX_SPAN and sym_len >= 2):
+            header.check()                     # raises with the reason and message of the first bad field
+        return header, symbol
 
 
 def protect(packets, symbol_len=None):
@@ -374,17 +384,20 @@ class FecDecoder:
     # ------------------------------------------------------------------ media
     def add_media(self, seq, packet):
         """A received media packet; returns media recovered thanks to it."""
-        if not _is_uint(seq, 0, 0xFFFF):
-            raise ValueError(f"seq must be a 16-bit RTP sequence number, got {seq!r}")
-        if not isinstance(packet, (bytes, bytearray, memoryview)):
-            raise ValueError(f"packet must be bytes, got {type(packet).__name__}")
-        seq = int(seq)
+        if type(seq) is not int or not 0 <= seq <= 0xFFFF:
+            if not _is_uint(seq, 0, 0xFFFF):
+                raise ValueError(f"seq must be a 16-bit RTP sequence number, got {seq!r}")
+            seq = int(seq)
+        if type(packet) is not bytes:
+            if not isinstance(packet, (bytes, bytearray, memoryview)):
+                raise ValueError(f"packet must be bytes, got {type(packet).__name__}")
+            packet = bytes(packet)
         if seq in self._media:
             self._n["media_duplicates"] += 1
             return []
         self._n["media_received"] += 1
         self._age_out(seq)
-        return self._store(seq, bytes(packet))
+        return self._store(seq, packet)
 
     def _age_out(self, seq):
         """Drop blocks and media more than ``max_media`` sequence numbers behind the newest media packet.
@@ -395,17 +408,19 @@ class FecDecoder:
         """
         if self._newest is None or (seq - self._newest) & 0xFFFF < MAX_SPAN:
             self._newest = seq
-        while self._blocks:
-            base, block = next(iter(self._blocks.items()))
-            if not self.max_media < (self._newest - base) & 0xFFFF <= MAX_SPAN:
+        newest, horizon = self._newest, self.max_media
+        blocks = self._blocks
+        while blocks:
+            base = next(iter(blocks))
+            if not horizon < (newest - base) & 0xFFFF <= MAX_SPAN:
                 break
-            del self._blocks[base]
-            self._close(block)
-        while self._media:
-            old = next(iter(self._media))
-            if not self.max_media < (self._newest - old) & 0xFFFF <= MAX_SPAN:
+            self._close(blocks.pop(base))
+        media = self._media
+        while media:
+            old = next(iter(media))
+            if not horizon < (newest - old) & 0xFFFF <= MAX_SPAN:
                 break
-            del self._media[old]
+            del media[old]
 
     def _store(self, seq, packet):
         self._media[seq] = packet
@@ -437,17 +452,19 @@ class FecDecoder:
 
     def add_parsed_repair(self, h, symbol):
         """``add_repair`` for a payload already split by ``RepairHeader.parse`` into ``(h, symbol)``."""
-        self._n["repair_received"] += 1
+        n = self._n
+        n["repair_received"] += 1
         if h.symbol_len > self.max_symbol_len:
             return self._reject(R_TOO_LONG)
         block = self._blocks.get(h.base)
-        if block is not None:
-            b = block.header
-            if (b.scheme, b.k, b.m, b.interleave, b.symbol_len) != (h.scheme, h.k, h.m, h.interleave, h.symbol_len):
-                return self._reject(R_INCONSISTENT)
-        self._n["repair_accepted"] += 1
         if block is None:
+            n["repair_accepted"] += 1
             block = self._open(h)
+        else:
+            b = block.header
+            if b[:3] != h[:3] or b[5:] != h[5:]:       # scheme, k, m; interleave, symbol_len
+                return self._reject(R_INCONSISTENT)
+            n["repair_accepted"] += 1
         if block.done:
             return []
         if h.index in block.repairs:
@@ -457,31 +474,45 @@ class FecDecoder:
         return self._try_decode(block)
 
     def _open(self, h):
-        while len(self._blocks) >= self.max_blocks:
-            _, old = self._blocks.popitem(last=False)
+        """A new block for header ``h``, holding the media already received.
+
+        A block with every media packet at hand is done at once (its repair
+        has nothing to add) and never enters ``_by_seq``: only blocks that
+        still wait for a packet are indexed by sequence number.
+        """
+        blocks = self._blocks
+        while len(blocks) >= self.max_blocks:
+            _, old = blocks.popitem(last=False)
             self._close(old)
         block = _Block(h)
-        self._blocks[h.base] = block
+        blocks[h.base] = block
+        media = self._media
+        longest = h.symbol_len - 2
+        data = block.data
+        complete = True
         for j, s in enumerate(block.seqs):
-            self._by_seq.setdefault(s, []).append(block)
-            p = self._media.get(s)
-            if p is not None and len(p) <= h.symbol_len - 2:
-                block.data[j] = p
+            p = media.get(s)
+            if p is not None and len(p) <= longest:
+                data[j] = p
+            else:
+                complete = False
+        if complete:
+            block.done = True
+            block.data = []
+            return block
+        by_seq = self._by_seq
+        for s in block.seqs:
+            lst = by_seq.get(s)
+            if lst is None:
+                by_seq[s] = [block]
+            else:
+                lst.append(block)
         return block
 
     def _close(self, block):
         if not block.done:
             self._n["unrecoverable"] += sum(1 for p in block.data if p is None)
-        for s in block.seqs:
-            lst = self._by_seq.get(s)
-            if lst is not None:
-                try:
-                    lst.remove(block)
-                except ValueError:
-                    pass
-                if not lst:
-                    del self._by_seq[s]
-        self._finish(block)
+            self._finish(block)
 
     def flush(self):
         """Close every open block (end of stream): counts what stays unrecoverable."""
@@ -500,7 +531,7 @@ class FecDecoder:
 
     def _try_decode(self, block):
         h = block.header
-        missing = [j for j in range(h.k) if block.data[j] is None]
+        missing = [j for j, p in enumerate(block.data) if p is None]
         if not missing:
             self._finish(block)
             return []
@@ -535,7 +566,15 @@ class FecDecoder:
         return out
 
     def _finish(self, block):
-        """Mark done and let go of the symbols (a done block only answers membership)."""
+        """Mark done, let go of the symbols and leave ``_by_seq`` (a done block only answers membership)."""
         block.done = True
         block.repairs = {}
         block.data = []
+        by_seq = self._by_seq
+        for s in block.seqs:
+            lst = by_seq.get(s)
+            if lst is not None:
+                if block in lst:
+                    lst.remove(block)
+                if not lst:
+                    del by_seq[s]
