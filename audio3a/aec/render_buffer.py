@@ -25,7 +25,7 @@ from ..frames import all_finite
 @kernel(fastmath=True)
 def window_spectrum(frames, slot, cap, frame_len, window, plan, Xs, X, X2):
     """X = rfft(last len(window) samples ending with frame ``slot``) (computed in ``Xs``, stored
-    in X's dtype: complex64 in the ring), X2 = |X|^2; returns the frame's energy."""
+    in X's dtype: complex64 in the ring), X2 = |X|^2 (float32 in the ring); returns the frame's energy."""
     n = window.shape[0]
     pos = n
     s = slot
@@ -97,10 +97,11 @@ class RenderBuffer:
         self.max_ahead = max_ahead
         n_bins = n_fft // 2 + 1
         self.frames = np.zeros((capacity, frame_len), np.float64)
-        # complex64: the filters stream these rows every frame (memory bound); they
-        # accumulate in complex128
+        # complex64 and float32: the filters stream P rows of each every frame (memory bound);
+        # they accumulate in float64. float32 |X|^2 halves the power rows' traffic (AEC 75 vs
+        # 78 us mean per frame at 16 kHz, 141 vs 146 at 48 kHz; output within 1.2e-7)
         self.spectra = np.zeros((capacity, n_bins), np.complex64)
-        self.power = np.zeros((capacity, n_bins), np.float64)
+        self.power = np.zeros((capacity, n_bins), np.float32)
         self.energy = np.zeros(capacity, np.float64)
         self.counters = np.zeros(4, np.int64)
         self.reset()

@@ -101,6 +101,17 @@ def test_near_end_passes_when_far_end_silent(far_mode):
     assert aec.stats.render_underruns == (mic.size // aec.frame_len if far is None else 0)
 
 
+def test_near_end_passes_with_no_echo_path_and_far_end_active():
+    """A headset: the far end talks, the mic never hears it. The initial phase, which assumes echo
+    until the filter shows some ERLE, ends anyway after 3-4 s of far activity the mic does not
+    follow; before that rule the near talker lost ~17 dB for as long as the far end talked."""
+    s = echo_scenario(10.0, RATE, double_talk=True, near_start_s=0.0, noise_level_db=-60.0, seed=5)
+    mic = s.near + s.noise
+    out = run(EchoCanceller(RATE), mic, s.far)
+    t = 6 * RATE
+    assert rms_db(out[t:-RATE // 100]) - rms_db(mic[t:-RATE // 100]) >= -6.0
+
+
 def test_48_khz():
     s = echo_scenario(5.0, 48000, delay_ms=120.0, seed=6)
     out = run(EchoCanceller(48000), s.mic, s.far)

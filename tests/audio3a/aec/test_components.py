@@ -4,7 +4,7 @@ import numpy as np
 
 from audio3a.aec import AecConfig, EchoCanceller
 from audio3a.aec.filter import leakage_update
-from audio3a.aec.suppressor import EchoSuppressor, gain_fir_direct, hann_spectrum
+from audio3a.aec.suppressor import MIXED_FLOOR_DB, EchoSuppressor, gain_fir_direct, hann_spectrum, suppression_gain
 from audio3a.fft import make_plan
 from audio3a.metrics import erle_db
 from bench.scenarios.echo import echo_scenario
@@ -181,3 +181,25 @@ def test_misalignment_bounded_by_error():
     for _ in range(20):
         kalman_step(E, np.zeros(nb, complex), X2, M, See, Syy, kal, mu)
     assert np.all(c * X2 * M <= 2.0 * See * (1 + 1e-9))
+
+
+def test_gain_floor_follows_the_echo_share():
+    """Bins the residual estimate covers fully sit at the floor: g_min when the mic is coherent
+    with the far end (all echo), MIXED_FLOOR_DB when it is not (a near end may be under it), and
+    the initial phase's deep floor whatever the coherence."""
+    nb = 257
+
+    def floor(coherent, w_init=0.0):
+        ones = np.ones(nb)
+        See, Syy, Sxx, Sdd = ones.copy(), ones.copy(), ones.copy(), ones.copy()
+        Sxd = ones.copy() if coherent else np.zeros(nb)
+        G = ones.copy()
+        share, t = suppression_gain(ones + 0j, ones + 0j, ones, ones, 1.0, 0.0, 2.0, 0.1, 0.5, 0.9, 1.0, 0.375,
+                                    See, Syy, Sxx, Sdd, Sxd, G, 0.5, np.zeros(nb), np.zeros(nb), w_init, 0.9,
+                                    15.0, np.zeros(nb))
+        assert t == 0.0 and share == (1.0 if coherent else 0.0)
+        return 20 * np.log10(np.median(G))
+
+    assert abs(floor(True) - -20.0) < 1e-9
+    assert abs(floor(False) - MIXED_FLOOR_DB) < 1e-9
+    assert abs(floor(False, w_init=1.0) - -35.0) < 1e-9
