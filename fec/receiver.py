@@ -269,7 +269,10 @@ class Receiver:
     def _note_fec(self, span_ms, arrival_s):
         """Remember a FEC wait; the target uses the largest one seen within ``fec_idle_s``."""
         spans = self._fec_spans
+        known = span_ms in spans
         spans[span_ms] = max(arrival_s, spans.get(span_ms, arrival_s))
+        if known and arrival_s - self._fec_oldest_s <= self.config.fec_idle_s:
+            return           # no new span, none expired: the target stands (the common case)
         self._update_fec_delay(arrival_s)
 
     def _update_fec_delay(self, now_s):
