@@ -20,9 +20,9 @@
   depth D below the speech:  G_pause = clip(sqrt(SNR_lt / D), G_min / E, G_min),
   SNR_lt the recursive mean (~1 s) of the frame SNR over speech frames
   (P_held > 0.5). The floor is G_speech^P_held G_pause^(1 - P_held). While
-  SNR_lt >= D G_min^2 (35 dB at "high") pauses keep the level's floor; at
-  low SNR they are cut up to E = ``PAUSE_EXTRA_DB`` below it. SNR_lt starts
-  at 30 dB.
+  SNR_lt >= D G_min^2 (40 dB at "high") pauses keep the level's floor;
+  below, they are cut deeper, by up to E = ``PAUSE_EXTRA_DB`` (the pauses
+  are all but muted: -65 dB at SNR_lt = 25 dB). SNR_lt starts at 30 dB.
 
 E1 is evaluated with Abramowitz & Stegun 5.1.53 (x <= 1) and 5.1.56 (x > 1),
 absolute/relative error below 5e-5, ample for a gain. G_H1 needs no log
@@ -36,8 +36,8 @@ from .._jit import kernel
 FLOOR_DB = {"low": -10.0, "moderate": -17.0, "high": -25.0, "very-high": -30.0}
 
 XI_MIN_DB = -25.0
-PAUSE_DEPTH_DB = 60.0       # D: residual noise in pauses this far below the speech
-PAUSE_EXTRA_DB = 20.0       # E: deepest pause floor, below the level's floor
+PAUSE_DEPTH_DB = 90.0       # D: residual noise in pauses this far below the speech
+PAUSE_EXTRA_DB = 50.0       # E: deepest pause floor, below the level's floor
 SPEECH_LIFT_DB = 6.0        # S: floor in speech frames, above the level's floor
 SNR_LT_INIT = 1e3           # 30 dB
 SNR_LT_ALPHA = 0.99         # ~1 s at the 10 ms hop

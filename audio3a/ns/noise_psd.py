@@ -57,6 +57,7 @@ ZETA_0 = 1.67
 N_SUBWIN = 8     # U
 SUBWIN_LEN = 8   # V, frames per sub-window
 INIT_FRAMES = 20  # first 0.2 s: learn the noise without presence control
+INIT_CAP = 8.0   # the initial average is capped at this factor (9 dB) over B_min S_min
 EPS = 1e-12
 
 
@@ -211,7 +212,11 @@ def noise_update(power, p, state, counters):
 
     During the first INIT_FRAMES frames the presence is ignored and the
     factor is min(1 - 1/l, a_d): the estimate starts as the plain average of
-    the first periodograms instead of waiting for the minima to settle.
+    the first periodograms instead of waiting for the minima to settle. At
+    the last of them the average is capped at INIT_CAP B_min S_min, so a
+    talker who starts at once does not leave the noise estimate high (and
+    the speech over-suppressed, the presence then holding it) until the
+    first pause.
     """
     frame = counters[FRAME]
     init = frame <= INIT_FRAMES
@@ -222,6 +227,10 @@ def noise_update(power, p, state, counters):
         else:
             a = ALPHA_D + (1.0 - ALPHA_D) * p[k]
         nt = a * state[NOISE_TILDE, k] + (1.0 - a) * power[k]
+        if frame == INIT_FRAMES:
+            cap = INIT_CAP * B_MIN * state[S_MIN, k]
+            if nt > cap:
+                nt = cap
         if nt < EPS:
             nt = EPS
         state[NOISE_TILDE, k] = nt

@@ -158,9 +158,9 @@ class NsConfig:
     ``level`` sets how deep the suppressor may cut where no speech is found:
     the gain floor is -10 / -17 / -25 / -30 dB for "low" / "moderate" / "high" /
     "very-high". The DSP route lifts it by 6 dB in speech frames and in pauses
-    deepens it by up to 20 dB where the long-term SNR is low, so the residual
-    noise stays 60 dB below the speech (``gain.pause_floor``); it also restores
-    the spectrum of frames holding a click (``click``).
+    deepens it by up to 50 dB where the long-term SNR is below 40 dB, so the
+    residual noise stays 90 dB below the speech (``gain.pause_floor``); it
+    also restores the spectrum of frames holding a click (``click``).
 
     ``method`` picks the gain rule: "dsp" (IMCRA + OM-LSA per bin) or
     "hybrid" (the minimum of that gain and the 29 band gains that the small
