@@ -21,7 +21,10 @@ the window's ends is judged in the neighbouring frame, where it is central.
 
 Restoration: in a frame with a click, r_k = sqrt(M_k / P_k) for the bins whose
 power P_k exceeds M_k, the mean power of the last click-free frames (~50 ms);
-the estimators see r_k^2 P_k and the applied gain is multiplied by r_k. Inside
+the estimators see r_k^2 P_k and the applied gain is multiplied by r_k; before
+the first click-free frame there is no M_k and nothing is restored (a stream
+that starts abruptly, noise at full level from its first sample, looked like a
+click and lost its first frame). Inside
 speech (the held frame presence of ``presence`` >= 0.5), where a plosive burst
 can pass for a click, r_k >= ``SPEECH_CUT`` (-6 dB).
 """
@@ -38,11 +41,13 @@ BG_FALL = 0.3       # ... fast fall (~7 ms)
 SPEECH_CUT = 0.5    # deepest restoration inside speech (-6 dB)
 MEAN_ALPHA = 0.8    # mean power of click-free frames (~50 ms)
 
-# state layout: the last two input samples, the background, the window's block energies
+# state layout: the last two input samples, the background, whether a click-free frame has
+# been seen (M_k exists), the window's block energies
 S_LAST = 0
 S_LAST2 = 1
 S_BG = 2
-S_BLOCKS = 3
+S_SEEN = 3
+S_BLOCKS = 4
 N_STATE = S_BLOCKS + 2 * N_BLOCKS
 
 
@@ -93,11 +98,12 @@ def is_click(state):
 @kernel
 def click_restore(x, state, mean_power, power, restore, in_speech):
     """restore_k (the factor for the gain) and, on a click, power_k <- restore_k^2 power_k; the
-    mean power M follows the click-free frames. Returns True on a click."""
+    mean power M follows the click-free frames (the first frame counts as one). Returns True on a click."""
     block_energies(x, state)
-    click = is_click(state)
+    click = is_click(state) and state[S_SEEN] > 0.0
     n = power.shape[0]
     if not click:
+        state[S_SEEN] = 1.0
         for k in range(n):
             restore[k] = 1.0
             mean_power[k] = MEAN_ALPHA * mean_power[k] + (1.0 - MEAN_ALPHA) * power[k]

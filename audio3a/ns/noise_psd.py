@@ -101,13 +101,21 @@ def smooth_freq(src, dst):
 def imcra_smoothing(power, state, ring, counters, scratch):
     """Steps 1-3: update S, S~ and their minima from this frame's periodogram ``power``.
 
-    ``scratch`` is a (3, K) work array. Must run before ``imcra_update``.
+    ``scratch`` is a (3, K) work array. Must run before ``imcra_update``. The
+    tracker starts (frame 1, seeding S, the minima and the average) at the first
+    frame with any power: a stream that opens with digital silence, or whose
+    first frame the click restoration zeroes, would otherwise seed the minima at
+    zero, the start-up cap (``noise_update``) would then clear the noise
+    estimate, and the presence held at 1 would keep it cleared for seconds.
     """
     n = power.shape[0]
     sf = scratch[0]
     smooth_freq(power, sf)
     first = counters[FRAME] == 0
     if first:
+        energy = 0.0
+        for k in range(n):
+            energy += power[k]
         for k in range(n):
             v = sf[k] + EPS
             state[S, k] = v
@@ -121,6 +129,8 @@ def imcra_smoothing(power, state, ring, counters, scratch):
             for u in range(ring.shape[1]):
                 ring[0, u, k] = v
                 ring[1, u, k] = v
+        if energy <= 0.0:  # digital silence (or a zeroed frame) does not start the tracker
+            return
     else:
         for k in range(n):
             s = ALPHA_S * state[S, k] + (1.0 - ALPHA_S) * sf[k]

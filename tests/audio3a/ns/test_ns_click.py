@@ -77,3 +77,15 @@ def test_speech_in_clicks_at_5_db(talker):
     speech_out, _ = active_speech_level(s_out, mix.rate)
     assert (speech_out - rms_db(n_out)) - (speech_in - rms_db(mix.noise)) >= 11.0
     assert abs(active_speech_level(y, mix.rate)[0] - speech_in) <= 1.5
+
+
+def test_an_abrupt_start_is_not_restored_away():
+    """Noise at full level from the first sample: before any click-free frame there is no mean
+    power to restore to, so the first frames pass (they used to be zeroed, restore_k = 0)."""
+    x = 0.3 * np.sin(2 * np.pi * 50.0 * np.arange(4 * HOP) / RATE + 1.0)
+    state = np.zeros(N_STATE)
+    mean, power, restore = np.zeros(257), np.ones(257), np.ones(257)
+    for i in range(4):
+        power[:] = 1.0
+        assert not click_restore(x[i * HOP:(i + 1) * HOP].astype(np.float32), state, mean, power, restore, False)
+        assert restore.min() == 1.0 and power.min() == 1.0

@@ -65,3 +65,18 @@ def test_window_minimum_is_the_minimum_over_the_last_u_subwindows():
         if frame % SUBWIN_LEN == 0 and frame >= N_SUBWIN * SUBWIN_LEN:
             window = np.array(history[-(N_SUBWIN * SUBWIN_LEN + 1):])
             assert np.array_equal(t.state[S_MIN], window.min(axis=0))
+
+
+@pytest.mark.parametrize("lead_frames", [0, 3])
+def test_abrupt_or_silent_start_seeds_the_noise_estimate(lead_frames):
+    """A loud hum that starts at once (its first frame zeroed by the click restoration), or after
+    a few frames of digital silence: the noise estimate is within 3 dB of the hum's level 0.5 s
+    in, instead of held near zero by minima seeded at zero."""
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    hum = sum(np.sin(2 * np.pi * 50.0 * h * t + h) / h for h in range(1, 21, 2))
+    hum = 0.1 * hum / np.std(hum) + 1e-3 * np.random.default_rng(5).standard_normal(t.size)
+    x = np.concatenate([np.zeros(160 * lead_frames), hum])
+    _, _, stats = run(x)
+    floor = np.array([s.noise_floor_dbfs for s in stats])
+    assert floor[lead_frames + 50] == pytest.approx(20 * np.log10(0.1), abs=3.0)
