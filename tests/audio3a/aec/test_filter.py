@@ -58,3 +58,40 @@ def test_empty_filters_pass_the_mic_and_adapt_towards_the_echo():
     em2, es2, _, _ = _frame(pair, spectra, power, energy, j, d)
     assert es2 < 0.8 * es
     assert np.shares_memory(pair.main.W, pair.W) and np.shares_memory(pair.shadow.e, pair.block)
+
+
+
+def _double_talk_residual_db(freeze_s=None):
+    """Echo over the main filter's residual echo, 3-10 s, of the bench's double-talk scene (seed 10:
+    far end from 0 s, near end at the echo's level from 3 s), both filters' steps zeroed at
+    ``freeze_s`` when given."""
+    from audio3a.aec import AecConfig, EchoCanceller
+    from audio3a.aec.canceller import P_KAL
+    from bench.scenarios.echo import echo_scenario
+
+    rate = 16000
+    s = echo_scenario(10.0, rate, delay_ms=330.0, double_talk=True, near_start_s=3.0, seed=10)
+    aec = EchoCanceller(rate, AecConfig(suppression_db=0.0))
+    n = aec.frame_len
+    err = np.zeros(s.mic.size // n * n)
+    for i in range(err.size // n):
+        if freeze_s is not None and i == int(freeze_s * rate / n):
+            aec._params[P_KAL + 2] = 0.0  # mu_max of the main filter
+            aec.filters.bins[1, 0] = 0.0  # the shadow's step
+        sl = slice(i * n, (i + 1) * n)
+        aec.process_render(s.far[sl].astype(np.float32))
+        aec.process(s.mic[sl].astype(np.float32))
+        err[sl] = aec.main.e
+    k = 3 * rate
+    residual = err[k:] - s.near[k:err.size] - s.noise[k:err.size]
+    return 10.0 * np.log10(np.sum(s.echo[k:err.size] ** 2) / np.sum(residual ** 2))
+
+
+def test_main_filter_keeps_converging_through_double_talk():
+    """The main filter is ~14 dB into convergence at the double-talk onset and keeps adapting
+    through it: measured 18.3 dB of residual-echo attenuation over 3-10 s, 12.4 dB with both
+    filters frozen at the onset."""
+    adapting = _double_talk_residual_db()
+    frozen = _double_talk_residual_db(freeze_s=3.0)
+    assert adapting > 17.5
+    assert adapting > frozen + 4.0
