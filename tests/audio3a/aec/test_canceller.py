@@ -104,12 +104,14 @@ def test_near_end_passes_when_far_end_silent(far_mode):
 def test_near_end_passes_with_no_echo_path_and_far_end_active():
     """A headset: the far end talks, the mic never hears it. The initial phase, which assumes echo
     until the filter shows some ERLE, ends anyway after 3-4 s of far activity the mic does not
-    follow; before that rule the near talker lost ~17 dB for as long as the far end talked."""
+    follow; before that rule the near talker lost ~17 dB for as long as the far end talked.
+    After it, the suppressor's coherence term still took 3.7 dB (the coherence of independent
+    signals on 3 averages is ~1/3): it now counts only with evidence of an echo path (-0.8 dB)."""
     s = echo_scenario(10.0, RATE, double_talk=True, near_start_s=0.0, noise_level_db=-60.0, seed=5)
     mic = s.near + s.noise
     out = run(EchoCanceller(RATE), mic, s.far)
     t = 6 * RATE
-    assert rms_db(out[t:-RATE // 100]) - rms_db(mic[t:-RATE // 100]) >= -6.0
+    assert rms_db(out[t:-RATE // 100]) - rms_db(mic[t:-RATE // 100]) >= -1.0
 
 
 def test_48_khz():

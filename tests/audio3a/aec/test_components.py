@@ -4,7 +4,8 @@ import numpy as np
 
 from audio3a.aec import AecConfig, EchoCanceller
 from audio3a.aec.filter import leakage_update
-from audio3a.aec.suppressor import MIXED_FLOOR_DB, EchoSuppressor, gain_fir_direct, hann_spectrum, suppression_gain
+from audio3a.aec.suppressor import EVIDENCE_SMOOTHING, MIXED_FLOOR_DB, EchoSuppressor, echo_path_evidence, \
+    gain_fir_direct, hann_spectrum, suppression_gain
 from audio3a.fft import make_plan
 from audio3a.metrics import erle_db
 from bench.scenarios.echo import echo_scenario
@@ -196,10 +197,30 @@ def test_gain_floor_follows_the_echo_share():
         G = ones.copy()
         share, t = suppression_gain(ones + 0j, ones + 0j, ones, ones, 1.0, 0.0, 2.0, 0.1, 0.5, 0.9, 1.0, 0.375,
                                     See, Syy, Sxx, Sdd, Sxd, G, 0.5, np.zeros(nb), np.zeros(nb), w_init, 0.9,
-                                    15.0, np.zeros(nb))
+                                    15.0, np.zeros(nb), np.ones(nb))
         assert t == 0.0 and share == (1.0 if coherent else 0.0)
         return 20 * np.log10(np.median(G))
 
     assert abs(floor(True) - -20.0) < 1e-9
     assert abs(floor(False) - MIXED_FLOOR_DB) < 1e-9
     assert abs(floor(False, w_init=1.0) - -35.0) < 1e-9
+
+
+def test_echo_path_evidence_needs_coherence_above_its_bias():
+    """Independent far and mic spectra give a long-term coherence near its bias a / (2 - a):
+    little evidence of an echo path; a mic that is a filtered far end gives full evidence."""
+    nb, frames = 257, 400
+    rng = np.random.default_rng(0)
+    path = rng.standard_normal(nb) + 1j * rng.standard_normal(nb)
+
+    def evidence(coherent):
+        cross = np.zeros(nb, np.complex128)
+        Sxx, Sdd, ev = np.zeros(nb), np.zeros(nb), np.zeros(nb)
+        for _ in range(frames):
+            X = rng.standard_normal(nb) + 1j * rng.standard_normal(nb)
+            D = path * X if coherent else rng.standard_normal(nb) + 1j * rng.standard_normal(nb)
+            echo_path_evidence(X, D, np.abs(X) ** 2, np.abs(D) ** 2, cross, Sxx, Sdd, ev, EVIDENCE_SMOOTHING)
+        return ev
+
+    assert np.mean(evidence(False)) < 0.15
+    assert np.all(evidence(True) > 0.999)
