@@ -33,18 +33,15 @@ with (unshifted) Hann-windowed spectra (bench DT scenarios).
   (~0.33 s) coherence above the level independent signals show (``echo_path_evidence``).
   On 3 averages (smoothing 0.5) coh is ~1/3 for a mic that never hears the far end (a
   headset, a conference participant whose reference is the others' mix), and rho stays
-  ~1 there since no ERLE is ever measured: the term alone cut the near end by 3.7 dB
-  (noecho.py, 6-12 s; -1.2 dB with v_k, test_near_end_passes_with_no_echo_path_and_far_end_active
-  -3.7 -> -0.8 dB; bench: device ERLE 20.89 -> 20.85 dB, DT degradation 3.33 -> 3.32). Subtracting the bias 1/3 from the fast coh instead (-2.2 dB) cost the
-  real device 0.4 dB of ERLE and echo-path changes 0.9 dB, the fast coherence of a
-  partly coherent echo then being discarded too; smoothing coh itself at 0.25 (-1.4 dB)
-  cost 1 dB on the device and 3.4 dB after path changes;
+  ~1 there since no ERLE is ever measured: without v_k this term alone cut such a near
+  end by 3.7 dB;
 * w c S_xx^peak, the initial phase: until the linear filter has shown some
   ERLE in far-end single talk (``AecConfig.init_erle_db``) the echo is assumed
   as loud as the far end's recent peak power (per bin, decaying 10 dB/s, so the
   unknown bulk delay is covered), like the conservative initial state of WebRTC
-  AEC3; w falls from 1 to 0 as that ERLE grows and then stays 0 (a latch), and
-  the floor is ``init_extra_db`` lower while w > 0.
+  AEC3; w falls from 1 to 0 as that ERLE grows, or at the latest over
+  ``AecConfig.init_phase_s`` of far-end activity the mic does not follow (no echo
+  path), and then stays 0 (a latch); the floor is ``init_extra_db`` lower while w > 0.
 
 Gain: power subtraction with an overdrive that grows with the echo share of
 the bin, r = R_k / S_ee,k:  G_k = 1 - (1 + (beta - 1) min(1, r)) r, so bins
@@ -65,10 +62,7 @@ unless the share is >= 0.9 (-15 dB at 0.75 or less, linear in dB between; the
 initial phase counts the mic as echo to the extent w, so it is unchanged). The
 comfort noise is scaled by 1 - t (1 - w): in double talk the near end brings its
 own background (in the initial phase t is mostly 1, S_yy being still far below the
-echo; fading the noise there cost AECMOS echo 4.34 -> 4.22). Bench (quality_aec):
-DT PESQ-WB 1.97 -> 2.01 (seeds 10-15: 2.01 -> 2.07), AECMOS degradation 3.30 -> 3.33 (3.09 -> 3.15),
-while the real device recording, a mic that is almost all echo (share ~0.88),
-keeps its ERLE (21.2 -> 20.9 dB).
+echo; fading the noise there cost AECMOS echo 4.34 -> 4.22).
 With the far end silent R = 0 and G = 1.
 
 Low delay: instead of overlap-add (a window's worth of delay) G becomes a
