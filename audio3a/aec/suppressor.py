@@ -222,15 +222,14 @@ def echo_path_evidence(Xal, D, Xal2, D2, cross, Sxx, Sdd, evidence, smooth):
     (the estimator's bias) and it rarely exceeds ~4 gamma_0, so
     evidence_k = clip((gamma_k - gamma_0) / (3 gamma_0), 0, 1).
     """
+    cross_power_update(Xal, D, cross, evidence, smooth)  # evidence <- |<X D*>|^2 until replaced below
     g0 = smooth / (2.0 - smooth)
     for k in range(Xal.shape[0]):
-        c = Xal[k] * D[k].conjugate()
-        cross[k] += smooth * (c - cross[k])
         Sxx[k] += smooth * (Xal2[k] - Sxx[k])
         Sdd[k] += smooth * (D2[k] - Sdd[k])
         den = Sxx[k] * Sdd[k]
         if den > 1e-30:
-            coh = (cross[k].real * cross[k].real + cross[k].imag * cross[k].imag) / den
+            coh = evidence[k] / den
             e = (coh - g0) / (3.0 * g0)
             evidence[k] = 0.0 if e < 0.0 else (1.0 if e > 1.0 else e)
         else:
