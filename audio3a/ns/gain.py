@@ -140,7 +140,7 @@ def omlsa_gain(xi, v, p, gain_min, gain_h1, gain):
         gain_h1[k] = min(xi[k] / (1.0 + xi[k]) * _lsa_factor_low(vk), 1.0)
     for k in range(n):
         if v[k] > 1.0:
-            gain_h1[k] = min(xi[k] / (1.0 + xi[k]) * _lsa_factor_high(v[k]), 1.0)
+            gain_h1[k] = lsa_gain(xi[k], v[k])
         gh = gain_h1[k]
         pk = p[k]
         if gh <= gain_min or pk <= 0.0:
