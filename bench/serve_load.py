@@ -164,7 +164,7 @@ def offline_level(n, seconds, sample, workers=1, idle_gc=True, reports=True, hel
 
     No sockets and no sleeping: this is what the processing costs, apart from waiting for the CPU.
     With ``reports`` every sender also sends the server a loss report each second (zero loss, all
-    in the same tick, as the load generator's clients do), so the server's rate controllers run
+    in the same tick), so the server's rate controllers run
     and pick their scheme as live; ``idle_gc=False`` leaves Python's collector on automatic.
     The CPU time of the thread running the tick (``time.thread_time``) is reported beside the
     wall time: with one worker it is the tick's own cost, unaffected by other processes' load.
@@ -183,7 +183,13 @@ def offline_level(n, seconds, sample, workers=1, idle_gc=True, reports=True, hel
     server.pool.fill(n)
     server.start_helper()
     server.transport = _NullTransport()
-    senders = [Sender(SenderConfig(ssrc=0x1000 + i, fec="rs:2+2x2", first_timestamp=i * 7)) for i in range(n)]
+    # Client i sends on the ticks of parity i % 2 and starts its rs:2+2x2 groups (4 packets, 4 repair
+    # packets after the last) at its packet (i // 2 + 1) % 4, so its repair arrives on the ticks
+    # t = i (mod 8): the clients' packets and repair bursts spread evenly over the ticks, as the
+    # load generator's (started 7 ms apart, codes switched on at their own loss reports) do.
+    senders = [Sender(SenderConfig(ssrc=0x1000 + i, first_timestamp=i * 7)) for i in range(n)]
+    repair_from = [(i // 2 + 1) % 4 for i in range(n)]
+    sent = [0] * n
     addrs = [("127.0.0.1", 20000 + i) for i in range(n)]
     ticks = int(seconds * 100)
     work, cpu = [], []
@@ -194,9 +200,12 @@ def offline_level(n, seconds, sample, workers=1, idle_gc=True, reports=True, hel
     for t in range(ticks):
         clock.now = t * 0.01
         arrivals = []
-        if t % 2 == 0:                  # the clients' packets (their encoding is not the server's cost)
-            j = (t // 2) % (x.size // 320 - 1)
-            for i, snd in enumerate(senders):
+        for i, snd in enumerate(senders):   # the clients' packets (their encoding is not the server's cost)
+            if (t + i) % 2 == 0:
+                if sent[i] == repair_from[i]:
+                    snd.set_scheme("rs:2+2x2")
+                sent[i] += 1
+                j = ((t + i) // 2) % (x.size // 320 - 1)
                 arrivals.extend((d, addrs[i]) for d in snd.send(x[j * 320:(j + 1) * 320]))
         start, start_cpu = time.perf_counter(), time.thread_time()
         for d, a in arrivals:

@@ -46,11 +46,13 @@ two copies; IMA ADPCM copies lost ~0.3 to μ-law ones).
 bytes, a length that is not ``26 + n/2`` with ``n`` a positive multiple of
 16, a reflection byte of -128 (|k| = 1) or a first code that is not 0.
 """
+import threading
+
 import numpy as np
 
 from ._jit import kernel
 from .packet import PAYLOAD, PacketError
-from .payload import _pcm16, deliver, payload_buffer
+from .payload import _pcm16, payload_buffer
 
 __all__ = ["Apc4", "APC4", "ORDER", "SUBFRAMES"]
 
@@ -62,12 +64,13 @@ _HI = 1.0 - 2.0 ** -15
 
 
 @kernel
-def _step_up(kq, a):
+def _step_up(kq, a, cur, tmp):
     """Reflection coefficients -> the predictors of every order: row m of ``a`` (m + 1 taps) is
-    the order m + 1 one, ``x[t] ~ sum_i a[m, i] x[t-1-i]`` (Levinson step-up recursion)."""
+    the order m + 1 one, ``x[t] ~ sum_i a[m, i] x[t-1-i]`` (Levinson step-up recursion);
+    ``cur``, ``tmp``: scratch of ``len(kq)``."""
     p = kq.shape[0]
-    cur = np.zeros(p)
-    tmp = np.zeros(p)
+    cur[:] = 0.0
+    tmp[:] = 0.0
     for m in range(p):
         k = kq[m]
         for j in range(m):
@@ -165,20 +168,17 @@ def _code_span(s, a, w, t0, t1, step, x, e, codes, bound):
 
 
 @kernel
-def _encode(s, a, gamma, gains, codes, recon):
+def _encode(s, a, gamma, gains, codes, recon, x, e, w, keep_x, keep_e, keep_c):
     """Closed-loop coding with noise feedback; each subframe's gain is the best of eight around
     the level of its residual (estimated as if the coding were exact from there on). The best
-    trial's reconstruction, errors and codes are kept, so it is not coded a second time."""
+    trial's reconstruction, errors and codes are kept, so it is not coded a second time.
+    Scratch: ``x`` (the reconstruction so far: the predictor's history) and ``e`` (the coding
+    errors so far: the noise feedback's history) of ``n``, ``w`` of the order, ``keep_x``,
+    ``keep_e`` and ``keep_c`` (uint8, half as long) of a subframe (the best trial's span)."""
     p = a.shape[0]
     n = s.shape[0]
     nsub = gains.shape[0]
     sub = n // nsub
-    x = np.empty(n)               # reconstruction so far (the predictor's history)
-    e = np.empty(n)               # coding errors so far (the noise feedback's history)
-    w = np.empty(p)
-    keep_x = np.empty(sub)        # the best trial's span so far
-    keep_e = np.empty(sub)
-    keep_c = np.empty(sub // 2, np.uint8)
     g_ = 1.0
     for i in range(p):
         g_ *= gamma
@@ -239,14 +239,14 @@ def _encode(s, a, gamma, gains, codes, recon):
 
 
 @kernel
-def _analyse(x, order, k):
+def _analyse(x, order, k, y, r, a, prev):
     """Reflection coefficients ``k`` of the frame: sine-windowed autocorrelation, 60 Hz lag window,
-    Levinson-Durbin (left at 0 past an order where the error power vanishes)."""
+    Levinson-Durbin (left at 0 past an order where the error power vanishes). Scratch: ``y`` of
+    ``len(x)``, ``r`` of ``order + 1``, ``a`` and ``prev`` of ``order``."""
     n = x.shape[0]
-    y = np.empty(n)
     for t in range(n):
         y[t] = x[t] * np.sin(np.pi * (t + 0.5) / n)
-    r = np.zeros(order + 1)
+    r[:] = 0.0
     for i in range(order + 1):
         acc = 0.0
         for t in range(n - i):
@@ -259,8 +259,8 @@ def _analyse(x, order, k):
     for i in range(order + 1):
         r[i] *= np.exp(-0.5 * (c * i) ** 2)
     r[0] *= 1.0001
-    a = np.zeros(order)
-    prev = np.zeros(order)
+    a[:] = 0.0
+    prev[:] = 0.0
     e = r[0]
     for m in range(order):
         acc = r[m + 1]
@@ -277,37 +277,62 @@ def _analyse(x, order, k):
             return
 
 
+def _scratch_len(n):
+    """float64 scratch of ``_encode_block`` for frames of ``n`` samples."""
+    return 4 * n + 8 * ORDER + 1 + ORDER * ORDER + 2 * (n // SUBFRAMES)
+
+
 @kernel
-def _encode_block(x, gamma, data, recon):
+def _encode_block(x, gamma, data, recon, f64, u8):
     """One frame ``x`` (float32) -> the APC4 block ``data`` (uint8, ``HEAD + n/2``) and the
-    reconstruction ``recon`` the decoder will give."""
+    reconstruction ``recon`` the decoder will give. ``f64``: scratch of ``_scratch_len(n)``,
+    ``u8``: of ``n / (2 SUBFRAMES)`` (so a frame allocates nothing)."""
     n = x.shape[0]
-    s = np.empty(n)
+    sub = n // SUBFRAMES
+    s = f64[0:n]
+    xh = f64[n:2 * n]
+    e = f64[2 * n:3 * n]
+    y = f64[3 * n:4 * n]
+    o = 4 * n
+    k = f64[o:o + ORDER]
+    kq = f64[o + ORDER:o + 2 * ORDER]
+    w = f64[o + 2 * ORDER:o + 3 * ORDER]
+    cur = f64[o + 3 * ORDER:o + 4 * ORDER]
+    tmp = f64[o + 4 * ORDER:o + 5 * ORDER]
+    lev = f64[o + 5 * ORDER:o + 6 * ORDER]
+    prev = f64[o + 6 * ORDER:o + 7 * ORDER]
+    o += 7 * ORDER
+    r = f64[o:o + ORDER + 1]
+    o += ORDER + 1
+    a = f64[o:o + ORDER * ORDER].reshape((ORDER, ORDER))
+    o += ORDER * ORDER
+    keep_x = f64[o:o + sub]
+    keep_e = f64[o + sub:o + 2 * sub]
+    keep_c = u8[0:sub // 2]
     for t in range(n):
         s[t] = _pcm16(x[t]) / 32768.0
-    k = np.empty(ORDER)
-    _analyse(s, ORDER, k)
-    kq = np.empty(ORDER)
+    _analyse(s, ORDER, k, y, r, lev, prev)
     for i in range(ORDER):
         b = np.rint(np.arcsin(min(max(k[i], -1.0), 1.0)) / (0.5 * np.pi) * 128.0)
         b = min(max(b, -127.0), 127.0)
         data[i] = np.uint8(int(b) & 0xFF)
         kq[i] = np.sin(0.5 * np.pi * b / 128.0)
-    a = np.empty((ORDER, ORDER))
-    _step_up(kq, a)
+    _step_up(kq, a, cur, tmp)
     first = _pcm16(x[0])
     data[ORDER + SUBFRAMES] = (first >> 8) & 0xFF
     data[ORDER + SUBFRAMES + 1] = first & 0xFF
-    _encode(s, a, gamma, data[ORDER:ORDER + SUBFRAMES], data[HEAD:], recon)
+    _encode(s, a, gamma, data[ORDER:ORDER + SUBFRAMES], data[HEAD:], recon, xh, e, w, keep_x, keep_e, keep_c)
 
 
 class Apc4:
-    """APC4 blocks (see the module docstring); ``encode``/``decode`` like ``PayloadFormat``."""
+    """APC4 blocks (see the module docstring); ``encode``/``decode`` like ``PayloadFormat``.
+    The encoder's buffers are kept per thread and frame length: encoding allocates only the bytes."""
 
     name = "APC4"
 
     def __init__(self, gamma=GAMMA):
         self.gamma = float(gamma)
+        self._local = threading.local()
 
     def payload_len(self, n_samples):
         n = int(n_samples)
@@ -315,17 +340,30 @@ class Apc4:
             raise ValueError(f"APC4 blocks hold a positive multiple of {2 * SUBFRAMES} samples, got {n}")
         return HEAD + n // 2
 
+    def _encode(self, frame):
+        """Encode into this thread's buffers; returns ``(block, reconstruction)`` (both reused)."""
+        x = np.ascontiguousarray(frame, dtype=np.float32).reshape(-1)
+        ws = self._local.__dict__.get(x.size)
+        if ws is None:
+            ws = (np.empty(self.payload_len(x.size), np.uint8), np.empty(x.size, np.float32),
+                  np.empty(_scratch_len(x.size)), np.empty(x.size // (2 * SUBFRAMES), np.uint8))
+            self._local.__dict__[x.size] = ws
+        _encode_block(x, self.gamma, *ws)
+        return ws[0], ws[1]
+
     def encode(self, frame, out=None):
-        data, _ = self.encode_reconstructed(frame)
-        return deliver(data, out)
+        data, _ = self._encode(frame)
+        if out is None:
+            return data.tobytes()
+        if out.dtype != np.uint8 or out.shape != data.shape:
+            raise ValueError(f"out must be a uint8 array of {data.size} bytes, got {out.dtype} {out.shape}")
+        out[:] = data
+        return out
 
     def encode_reconstructed(self, frame):
         """``(payload, the encoder's reconstruction)``: the reconstruction is what ``decode`` gives."""
-        x = np.ascontiguousarray(frame, dtype=np.float32).reshape(-1)
-        data = np.empty(self.payload_len(x.size), np.uint8)
-        recon = np.empty(x.size, np.float32)
-        _encode_block(x, self.gamma, data, recon)
-        return data.tobytes(), recon
+        data, recon = self._encode(frame)
+        return data.tobytes(), recon.copy()
 
     def decode(self, payload, out=None):
         buf = payload_buffer(payload)
@@ -339,7 +377,7 @@ class Apc4:
         kq = np.empty(ORDER)
         _dequant_k(kc, kq)
         a = np.empty((ORDER, ORDER))
-        _step_up(kq, a)
+        _step_up(kq, a, np.empty(ORDER), np.empty(ORDER))
         first = (int(buf[ORDER + SUBFRAMES]) << 8) | int(buf[ORDER + SUBFRAMES + 1])
         if first >= 32768:
             first -= 65536

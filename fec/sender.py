@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._jit import kernel
 from .adapt import Scheme, added_latency_ms, parse_scheme
 from .packet import RtpPacket
 from .payload import FORMATS
@@ -97,6 +98,15 @@ class SenderStats:
     def overhead(self):
         """Bytes sent for redundancy per byte of the plain media stream (headers included)."""
         return self.redundancy_bytes / self.baseline_bytes if self.baseline_bytes else 0.0
+
+
+@kernel
+def _all_finite(x):
+    """No NaN or Inf in ``x`` (without the temporary array of ``np.isfinite(x).all()``)."""
+    for v in x:
+        if not np.isfinite(v):
+            return False
+    return True
 
 
 class Sender:
@@ -171,7 +181,7 @@ class Sender:
         if x.size != self.frame_len:
             raise ValueError(f"frame has {x.size} samples, expected {self.frame_len} "
                              f"({c.frame_ms} ms at {c.sample_rate} Hz)")
-        if not np.isfinite(x).all():
+        if not _all_finite(x):
             raise ValueError("frame holds NaN or Inf samples")
         self._counts["frames"] += 1
         ts = self._ts

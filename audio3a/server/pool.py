@@ -6,10 +6,13 @@ second, and seconds after a source change). ``SessionPool.fill(n)`` builds
 ``n`` at server start, after ``warm.warm_session_path`` has run every kernel
 a stream can reach, so nothing compiles later;
 ``take()`` hands one out (building it there only when the pool is empty,
-counted in ``cold_builds``); ``refill()`` builds one spare, called by the
-server when a tick leaves enough slack (``build_ms``, the slowest of the
-recent builds, tells how much: a build that outlasts the slack would make the
-next tick late for every session). At most ``limit`` are kept.
+counted in ``cold_builds``); ``refill(slack_ms, room)`` builds one spare,
+called by the server when a tick leaves enough slack (``build_ms``, the
+slowest of the recent builds, tells how much: a build that outlasts the slack
+would make the next tick late for every session). At most ``limit`` are kept,
+and no more than ``room``, the sessions that could still join: a server with
+16 of 20 sessions in use builds 4 spares, not 16 (a build is ~4-5 ms of CPU
+taken from the idle time that the clients on the same cores also need).
 """
 import time
 
@@ -49,13 +52,15 @@ class SessionPool:
         while len(self._ready) < self.target:
             self._ready.append(self._build())
 
-    @property
-    def wanting(self) -> bool:
-        return len(self._ready) < self.target
+    def wanting(self, room: int) -> bool:
+        """Short of spares, with ``room`` sessions still able to join."""
+        return len(self._ready) < min(self.target, room)
 
-    def refill(self, slack_ms: float = float("inf")) -> bool:
-        """Build one spare if the pool is short and ``slack_ms`` leaves room for a build; True if built."""
-        if len(self._ready) < self.target and slack_ms > 1.5 * self.build_ms:
+    def refill(self, slack_ms: float = float("inf"), room: int | None = None) -> bool:
+        """Build one spare if the pool is short (of ``room``, when given, too) and ``slack_ms``
+        leaves room for a build; True if built."""
+        want = self.target if room is None else min(self.target, room)
+        if len(self._ready) < want and slack_ms > 1.5 * self.build_ms:
             self._ready.append(self._build())
             return True
         return False

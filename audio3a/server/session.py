@@ -93,6 +93,12 @@ class Session:
         self.capture_out = np.zeros(self.frame_len, np.float32)     # processed, to the mix
         self.mix_buffer = np.zeros(self.frame_len, np.float32)      # 20 ms of mix being assembled
         self.render = np.zeros(self.tick_len, np.float32)           # last 10 ms sent back (AEC reference)
+        n = self.tick_len
+        self.capture_in_halves = (self.capture_in[:n], self.capture_in[n:])     # views of the 10 ms halves
+        self.capture_halves = (self.capture_out[:n], self.capture_out[n:])
+        self.mix_halves = (self.mix_buffer[:n], self.mix_buffer[n:])
+        self.phase = 0                   # the server tick (mod 2) on which this session's packet period starts
+        self.half = 0                    # the half of the packet period the current tick processes
         self.repair_ssrc = None
         self.shard_slot = None           # the server's 3A helper process slot, if its 3A runs there
         self._next_report_s = c.report_interval_s
@@ -197,7 +203,7 @@ class Session:
             self.counts["rx_gap_frames"] += gap
             for _ in range(gap):
                 self._hold(np.zeros(self.frame_len, np.float32), False)
-        self._hold(np.array(y, np.float32), real)
+        self._hold(y if real else np.array(y, np.float32), real)   # a real frame is written now: no copy
         self._rec_next = ts + self.frame_len
 
     def _hold(self, y, real: bool) -> None:
@@ -249,11 +255,11 @@ class Session:
 
     def capture(self, k: int) -> np.ndarray:
         """3A on 10 ms half ``k`` (0, 1) of this period's playout, after the last 10 ms sent as reference."""
-        n = self.tick_len
         p = self.pipeline
         p.process_render(self.render)
-        self.capture_out[k * n:(k + 1) * n] = p.process_capture(self.capture_in[k * n:(k + 1) * n])
-        return self.capture_out[k * n:(k + 1) * n]
+        out = self.capture_halves[k]
+        out[:] = p.process_capture(self.capture_in_halves[k])
+        return out
 
     def set_render(self, frame) -> None:
         """The 10 ms of mix that will be sent back: the echo reference of the next capture."""

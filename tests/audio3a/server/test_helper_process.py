@@ -48,8 +48,8 @@ def run_ticks(share, ticks=120, kill_at=None):
                 server.shard._proc.kill()
                 server.shard._proc.join()
             server._tick(server._loop.now + 0.005)
-            k = (server._tick_n - 1) % 2
-            outs.append(np.stack([server.sessions[a].capture_out[k * 160:(k + 1) * 160].copy() for a in addrs]))
+            ss = [server.sessions[a] for a in addrs]
+            outs.append(np.stack([s.capture_halves[s.half].copy() for s in ss]))
         helper_sessions = server.shard.in_use if server.shard is not None else 0
     finally:
         if server.shard is not None:
