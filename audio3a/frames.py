@@ -15,6 +15,8 @@ FRAME_MS = 10
 SAMPLE_RATES = (16000, 48000)
 INT16_SCALE = 32768.0
 _FLOAT32 = np.dtype(np.float32)
+_NDARRAY = np.ndarray
+_UNIT_STRIDE = (4,)
 
 
 def frame_len_for(sample_rate: int) -> int:
@@ -69,8 +71,9 @@ def float_to_int16(src, dst):
 def is_ready_frame(frame, frame_len: int) -> bool:
     """A contiguous mono float32 ndarray of ``frame_len`` samples: the form the kernels take as is
     (only its samples are left to check, which a stage may do in its own kernel call)."""
-    return (type(frame) is np.ndarray and frame.dtype is _FLOAT32 and frame.ndim == 1
-            and frame.shape[0] == frame_len and frame.strides[0] == 4)
+    # strides == (4,) with dtype float32: one dimension, contiguous (one tuple built, not two)
+    return (type(frame) is _NDARRAY and frame.dtype is _FLOAT32 and frame.strides == _UNIT_STRIDE
+            and frame.size == frame_len)
 
 
 def as_float_frame(frame, frame_len: int, what: str = "frame", out=None) -> np.ndarray:

@@ -29,6 +29,8 @@ def sosfilt_df2t(sos, x, zi, y):
         z2    = b2 x[n] - a2 y[n]
 
     State and arithmetic are float64 so the 90 Hz poles near z = 1 stay exact.
+    The reference recursion, for blocks of any length; the stage runs the same
+    values faster through ``hpf_frame``.
     """
     n_sec = sos.shape[0]
     for i in range(x.shape[0]):
@@ -47,12 +49,70 @@ def sosfilt_df2t(sos, x, zi, y):
 
 
 @kernel
-def hpf_frame(x, sos, zi, y):
-    """One frame through ``sosfilt_df2t``; False, with ``zi`` and ``y`` untouched, when ``x``
-    holds NaN or Inf (the check and the filter in one call)."""
+def _biquad_pair(sos, state, s, src, dst):
+    """Sections ``s`` and ``s + 1`` of ``sosfilt_df2t`` over ``src`` into ``dst`` in one sweep;
+    section k's two state values are ``state[2k]``, ``state[2k + 1]``.
+
+    The same recursion with coefficients and state in registers: the two
+    sections' dependency chains overlap (section s + 1 works on sample n while
+    section s works on n + 1), and no store to ``dst`` can reload the state.
+    """
+    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+    c0, c1, c2, d1, d2 = sos[s + 1, 0], sos[s + 1, 1], sos[s + 1, 2], sos[s + 1, 4], sos[s + 1, 5]
+    z1, z2 = state[2 * s], state[2 * s + 1]
+    w1, w2 = state[2 * s + 2], state[2 * s + 3]
+    for i in range(src.shape[0]):
+        v = np.float64(src[i])
+        u = b0 * v + z1
+        z1 = b1 * v - a1 * u + z2
+        z2 = b2 * v - a2 * u
+        out = c0 * u + w1
+        w1 = c1 * u - d1 * out + w2
+        w2 = c2 * u - d2 * out
+        dst[i] = out
+    state[2 * s], state[2 * s + 1] = z1, z2
+    state[2 * s + 2], state[2 * s + 3] = w1, w2
+
+
+@kernel
+def _biquad(sos, state, s, src, dst):
+    """Section ``s`` of ``sosfilt_df2t`` alone over ``src`` into ``dst``, state in registers."""
+    b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+    z1, z2 = state[2 * s], state[2 * s + 1]
+    for i in range(src.shape[0]):
+        v = np.float64(src[i])
+        out = b0 * v + z1
+        z1 = b1 * v - a1 * out + z2
+        z2 = b2 * v - a2 * out
+        dst[i] = out
+    state[2 * s], state[2 * s + 1] = z1, z2
+
+
+@kernel
+def hpf_frame(x, sos, state, y):
+    """One frame through the sections ``sos``: the values of ``sosfilt_df2t``, bit for bit,
+    computed two sections per sweep (``_biquad_pair``). ``state`` holds the sections' state
+    (``zi`` flattened: 2 per section), then room for one frame in float64, where the signal
+    waits between sweeps (orders above 4). Returns False, with ``state`` and ``y`` untouched,
+    when ``x`` holds NaN or Inf (the check and the filter in one call)."""
     if not all_finite(x):
         return False
-    sosfilt_df2t(sos, x, zi, y)
+    n_sec = sos.shape[0]
+    if n_sec == 1:
+        _biquad(sos, state, 0, x, y)
+    elif n_sec == 2:  # the default 4th order: one sweep
+        _biquad_pair(sos, state, 0, x, y)
+    else:
+        work = state[2 * n_sec:2 * n_sec + x.shape[0]]
+        _biquad_pair(sos, state, 0, x, work)
+        s = 2
+        while s + 2 < n_sec:
+            _biquad_pair(sos, state, s, work, work)
+            s += 2
+        if s + 2 == n_sec:
+            _biquad_pair(sos, state, s, work, y)
+        else:
+            _biquad(sos, state, s, work, y)
     return True
 
 
@@ -102,17 +162,20 @@ class HighPassFilter(Stage):
             raise ValueError(f"HpfConfig.cutoff_hz must lie in (0, {self.sample_rate / 2}) Hz")
         self.config = config
         self.sos = butterworth_highpass_sos(config.order, config.cutoff_hz, self.sample_rate)
-        self.zi = np.zeros((self.sos.shape[0], 2), np.float64)
+        n_sec = self.sos.shape[0]
+        # hpf_frame's state: the sections' zi, then one float64 frame for between sweeps
+        self._state = np.zeros(2 * n_sec + self.frame_len, np.float64)
+        self.zi = self._state[:2 * n_sec].reshape(n_sec, 2)  # a view: (n_sec, 2) as sosfilt_df2t takes it
         self._out = np.zeros(self.frame_len, np.float32)
-        self._args = (self.sos, self.zi, self._out)  # hpf_frame's fixed arguments
+        self._args = (self.sos, self._state, self._out)  # hpf_frame's fixed arguments
 
     def _process(self, x: np.ndarray) -> np.ndarray:
-        sosfilt_df2t(self.sos, x, self.zi, self._out)
+        hpf_frame(x, *self._args)  # x is checked already: the finiteness pass finds nothing
         return self._out
 
     def _process_checked(self, x: np.ndarray):
         return self._out if hpf_frame(x, *self._args) else None
 
     def reset(self) -> None:
-        self.zi[:] = 0.0
+        self._state[:] = 0.0
         self._out[:] = 0.0

@@ -64,8 +64,13 @@ class Pipeline:
             stage.name = name
             self.stages.append(stage)
         self._render_stages = [s for s in self.stages if isinstance(s, RenderStage)]
-        self._after_first = self.stages[1:]  # the stages a ready frame meets after the first
-        self._render_after_first = self._render_stages[1:]
+        # the fast path's fixed parts, looked up once: the first stages' checked entry points
+        # (bound methods) and the stages a ready frame meets after them
+        first, render_first = self.stages[:1], self._render_stages[:1]
+        self._capture_first = first[0]._process_checked if first else None
+        self._render_first = render_first[0]._process_render_checked if render_first else None
+        self._after_first = tuple(self.stages[1:])
+        self._render_after_first = tuple(self._render_stages[1:])
         self._lock = threading.Lock()
         self._near = np.zeros(self.frame_len, np.float32)  # int16 frames converted into these
         self._far = np.zeros(self.frame_len, np.float32)
@@ -106,62 +111,76 @@ class Pipeline:
             for s in self.stages:
                 s.reset()
 
+    # A contiguous mono float32 frame of the right length (the common case, ``frames.is_ready_frame``)
+    # goes to the first stage as is: for such a frame the only error left is NaN/Inf, which the
+    # stage finds in the same kernel call as its work (``Stage._process_checked``,
+    # ``RenderStage._process_render_checked``) and which is raised here with the pipeline's
+    # message. Other frames are validated and converted by ``as_float_frame`` (``_render``,
+    # ``_capture``). Every Python operation on this path counts: between the kernels the
+    # interpreter's code and data are out of cache, so each costs microseconds, not nanoseconds.
     def process_render(self, frame) -> None:
         """Feed one 10 ms far-end (loudspeaker) frame, as it is played out."""
         with self._lock:
-            self._render(frame)
+            if self._render_first is not None and is_ready_frame(frame, self.frame_len):
+                self._render_ready(frame)
+            else:
+                self._render(frame)
 
     def process_capture(self, frame) -> np.ndarray:
         """Process one 10 ms near-end (microphone) frame; returns a new array in the input's dtype."""
         with self._lock:
+            if self._capture_first is not None and is_ready_frame(frame, self.frame_len):
+                return self._capture_ready(frame)
             return self._capture(frame)
 
     def process(self, near, far=None) -> np.ndarray:
         """``process_render(far)`` (when given) then ``process_capture(near)`` for one aligned frame pair."""
+        n = self.frame_len
         with self._lock:
             if far is not None:
-                self._render(far)
+                if self._render_first is not None and is_ready_frame(far, n):
+                    self._render_ready(far)
+                else:
+                    self._render(far)
+            if self._capture_first is not None and is_ready_frame(near, n):
+                return self._capture_ready(near)
             return self._capture(near)
 
-    # A contiguous mono float32 frame of the right length (the common case) goes to the first
-    # stage as is: for such a frame the only error left is NaN/Inf, which the stage finds in the
-    # same kernel call as its work (``Stage._process_checked``, ``RenderStage._process_render_checked``)
-    # and which is raised here with the pipeline's message. Other frames are validated and
-    # converted by ``as_float_frame``.
+    def _render_ready(self, frame) -> None:
+        """A ready far-end frame through the render stages."""
+        if not self._render_first(frame):
+            raise FrameError("far-end frame contains NaN or Inf samples")
+        for s in self._render_after_first:
+            s._process_render(frame)
+
+    def _capture_ready(self, frame) -> np.ndarray:
+        """A ready near-end frame through every stage: a new float32 array."""
+        x = self._capture_first(frame)
+        if x is None:
+            raise FrameError("near-end frame contains NaN or Inf samples")
+        echo = self.stages[0].echo_dominant
+        for s in self._after_first:
+            s.far_talk = echo
+            x = s._process(x)
+            echo = echo or s.echo_dominant
+        return x.copy()
+
     def _render(self, frame) -> None:
-        stages = self._render_stages
-        if stages and is_ready_frame(frame, self.frame_len):
-            if not stages[0]._process_render_checked(frame):
-                raise FrameError("far-end frame contains NaN or Inf samples")
-            for s in self._render_after_first:
-                s._process_render(frame)
-            return
+        """Any far-end frame: validated and converted, then through the render stages."""
         x = as_float_frame(frame, self.frame_len, "far-end frame", self._far)
-        for s in stages:
+        for s in self._render_stages:
             s._process_render(x)
 
     def _capture(self, frame) -> np.ndarray:
-        stages = self.stages
-        if stages and is_ready_frame(frame, self.frame_len):
-            first = stages[0]
-            first.far_talk = False
-            x = first._process_checked(frame)
-            if x is None:
-                raise FrameError("near-end frame contains NaN or Inf samples")
-            dtype = _FLOAT32
-            rest = self._after_first
-            echo = first.echo_dominant
-        else:
-            dtype = np.asarray(frame).dtype
-            x = as_float_frame(frame, self.frame_len, "near-end frame", self._near)
-            rest = stages
-            echo = False
-        for s in rest:
+        """Any near-end frame: validated and converted, through every stage, back in its dtype."""
+        dtype = np.asarray(frame).dtype
+        x = as_float_frame(frame, self.frame_len, "near-end frame", self._near)
+        echo = False
+        for s in self.stages:
             s.far_talk = echo
             x = s._process(x)
-            if not echo:
-                echo = s.echo_dominant
-        if dtype is _FLOAT32:
+            echo = echo or s.echo_dominant
+        if dtype == _FLOAT32:
             return x.copy()
         return from_float(x, dtype)
 

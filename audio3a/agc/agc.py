@@ -146,12 +146,12 @@ class AutomaticGainControl(Stage):
         self.env_ring = self._state[ST_RING:]
         self._limiter_gain = 1.0
         self._out = np.zeros(self.frame_len, np.float32)
+        self._decide = self.vad.decide  # looked up once per stage, not per frame
         self.reset()
 
     def _process(self, x: np.ndarray) -> np.ndarray:
-        vad = self.vad
-        speech = vad.decide(x)
-        raw = vad.raw_speech
+        speech = self._decide(x)
+        raw = self.vad.raw_speech
         if self.far_talk:  # residual echo is no near-end speech: a pause for level and gain
             speech = raw = False
         self._limiter_gain = agc_frame(x, speech, raw, self._state, self._params, self._out)

@@ -128,6 +128,21 @@ def test_capture_returns_a_new_array_every_frame(dtype):
     assert not np.shares_memory(a, b) and not np.shares_memory(a, x)
 
 
+def test_frames_in_any_layout_give_the_output_of_ready_frames():
+    """Strided, (1, n) and float64 frames take the validating path; their output is that of the
+    contiguous float32 frames the fast path takes as they are."""
+    near, far = speechlike(4800, 8), speechlike(4800, 9)
+    a, b = Pipeline(16000), Pipeline(16000)
+    wide_near, wide_far = np.repeat(near, 2), np.repeat(far, 2)  # every other sample: a strided view
+    for k, i in enumerate(range(0, 4800, 160)):
+        y = a.process(near[i:i + 160], far[i:i + 160])
+        n, f = (wide_near[2 * i:2 * i + 320:2], wide_far[2 * i:2 * i + 320:2]) if k % 3 == 0 else \
+            (near[i:i + 160].reshape(1, 160), far[i:i + 160].reshape(160, 1)) if k % 3 == 1 else \
+            (near[i:i + 160].astype(np.float64), far[i:i + 160].astype(np.float64))
+        z = b.process(n, f)
+        assert z.dtype == n.dtype and np.array_equal(y, z.astype(np.float32))
+
+
 @pytest.mark.parametrize("bad", ["near", "far"])
 def test_nan_frame_raises_and_changes_nothing(bad):
     """A NaN in a contiguous float32 frame (checked inside the first stage's kernel) raises the
