@@ -20,9 +20,13 @@
   depth D below the speech:  G_pause = clip(sqrt(SNR_lt / D), G_min / E, G_min),
   SNR_lt the recursive mean (~1 s) of the frame SNR over speech frames
   (P_held > 0.5). The floor is G_speech^P_held G_pause^(1 - P_held). While
-  SNR_lt >= D G_min^2 (40 dB at "high") pauses keep the level's floor;
+  SNR_lt >= D G_min^2 (65 dB at "high") pauses keep the level's floor;
   below, they are cut deeper, by up to E = ``PAUSE_EXTRA_DB`` (the pauses
   are all but muted: -65 dB at SNR_lt = 25 dB). SNR_lt starts at 30 dB.
+  D and E (in dB) are those of "high" and scale with the level's floor:
+  D r, E r with r = G_min_dB / -25 dB, so the gentle levels stay gentle
+  ("low": pauses at most 20 dB under its -10 dB floor, and only below
+  SNR_lt = 26 dB).
 
 E1 is evaluated with Abramowitz & Stegun 5.1.53 (x <= 1) and 5.1.56 (x > 1),
 absolute/relative error below 5e-5, ample for a gain. G_H1 needs no log
@@ -36,12 +40,14 @@ from .._jit import kernel
 FLOOR_DB = {"low": -10.0, "moderate": -17.0, "high": -25.0, "very-high": -30.0}
 
 XI_MIN_DB = -25.0
-PAUSE_DEPTH_DB = 90.0       # D: residual noise in pauses this far below the speech
-PAUSE_EXTRA_DB = 50.0       # E: deepest pause floor, below the level's floor
+PAUSE_DEPTH_DB = 90.0       # D: residual noise in pauses this far below the speech (at "high")
+PAUSE_EXTRA_DB = 50.0       # E: deepest pause floor, below the level's floor (at "high")
+PAUSE_REF_DB = FLOOR_DB["high"]  # D and E scale by G_min_dB / PAUSE_REF_DB
 SPEECH_LIFT_DB = 6.0        # S: floor in speech frames, above the level's floor
 SNR_LT_INIT = 1e3           # 30 dB
 SNR_LT_ALPHA = 0.99         # ~1 s at the 10 ms hop
 DD_ALPHA = 0.92
+LN10_20 = np.log(10.0) / 20.0   # nepers per dB of amplitude
 
 
 @kernel
@@ -174,10 +180,16 @@ def smooth_gain(gain, p, gain_prev, alpha_time, scratch):
 
 @kernel
 def pause_floor(frame_snr, held_presence, snr_lt, gain_min):
-    """Gain floor G_speech^P_held G_pause^(1 - P_held); updates ``snr_lt[0]`` (SNR_lt) with ``frame_snr``."""
+    """Gain floor G_speech^P_held G_pause^(1 - P_held); updates ``snr_lt[0]`` (SNR_lt) with ``frame_snr``.
+
+    In natural logs: ln G_pause = clip(ln SNR_lt / 2 - r D', ln G_min - r E', ln G_min), with
+    D', E' the dB depths in nepers and r = ln G_min / ln G_min("high").
+    """
     if held_presence > 0.5:
         snr_lt[0] = SNR_LT_ALPHA * snr_lt[0] + (1.0 - SNR_LT_ALPHA) * frame_snr
-    g_pause = np.sqrt(snr_lt[0] * 10.0 ** (-PAUSE_DEPTH_DB / 10.0))
-    g_pause = min(max(g_pause, gain_min * 10.0 ** (-PAUSE_EXTRA_DB / 20.0)), gain_min)
-    g_speech = gain_min * 10.0 ** (SPEECH_LIFT_DB / 20.0)
-    return np.exp(held_presence * np.log(g_speech) + (1.0 - held_presence) * np.log(g_pause))
+    ln_min = np.log(gain_min)
+    r = ln_min / (PAUSE_REF_DB * LN10_20)
+    ln_pause = 0.5 * np.log(snr_lt[0]) - r * PAUSE_DEPTH_DB * LN10_20
+    ln_pause = min(max(ln_pause, ln_min - r * PAUSE_EXTRA_DB * LN10_20), ln_min)
+    ln_speech = ln_min + SPEECH_LIFT_DB * LN10_20
+    return np.exp(held_presence * ln_speech + (1.0 - held_presence) * ln_pause)

@@ -23,6 +23,14 @@ import numpy as np
 from .._jit import kernel
 from ..fft import irfft, rfft
 
+# rows of ``Stft.buf`` (n_fft wide): the window (first L), the input history and the
+# overlap-add carry (first L - hop each) and the frame
+R_WINDOW = 0
+R_HISTORY = 1
+R_OVERLAP = 2
+R_FRAME = 3
+N_BUF_ROWS = 4
+
 
 def sqrt_hann(win_len: int) -> np.ndarray:
     """Square root of the periodic Hann window of length ``win_len`` (float64)."""
@@ -86,8 +94,18 @@ def stft_synthesis(plan, window, spec, frame, overlap, y):
         overlap[i] = v
 
 
+@kernel
+def stft_rows(buf, hop):
+    """(window, history, overlap, frame): the views of ``Stft.buf`` for a stream of ``hop``-sample frames."""
+    return buf[R_WINDOW, :2 * hop], buf[R_HISTORY, :hop], buf[R_OVERLAP, :hop], buf[R_FRAME]
+
+
 class Stft:
-    """Buffers and plan for one analysis/synthesis stream of ``hop``-sample frames."""
+    """Buffers and plan for one analysis/synthesis stream of ``hop``-sample frames.
+
+    ``window``, ``history``, ``overlap`` and ``frame`` are views of the rows of one array
+    ``buf`` (rows R_*), so a kernel can take the stream as one argument (``stft_rows``).
+    """
 
     def __init__(self, hop: int):
         from ..fft import make_plan
@@ -96,11 +114,14 @@ class Stft:
         self.win_len = 2 * self.hop
         self.n_fft = fft_size(self.win_len)
         self.n_bins = self.n_fft // 2 + 1
-        self.window = sqrt_hann(self.win_len)
         self.plan = make_plan(self.n_fft)
-        self.history = np.zeros(self.win_len - self.hop)
-        self.overlap = np.zeros(self.win_len - self.hop)
-        self.frame = np.zeros(self.n_fft)
+        keep = self.win_len - self.hop
+        self.buf = np.zeros((N_BUF_ROWS, self.n_fft))
+        self.window = self.buf[R_WINDOW, :self.win_len]
+        self.window[:] = sqrt_hann(self.win_len)
+        self.history = self.buf[R_HISTORY, :keep]
+        self.overlap = self.buf[R_OVERLAP, :keep]
+        self.frame = self.buf[R_FRAME]
         self.spec = np.zeros(self.n_bins, np.complex128)
 
     @property

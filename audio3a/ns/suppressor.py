@@ -27,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._jit import kernel
+from ..frames import all_finite
 from ..stage import Stage
 from . import noise_psd as imcra
 from .model import hybrid_frame
@@ -35,7 +36,7 @@ from .gain import (FLOOR_DB, SNR_LT_INIT, XI_MIN_DB, decision_directed, omlsa_ga
 from .noise_psd import (imcra_smoothing, noise_update, speech_absence_prob,
                         speech_presence_prob)
 from .presence import F_HELD, GLOBAL_HALF_HZ, N_FRAME_STATE, presence_likelihood
-from .stft import Stft, stft_analysis, stft_synthesis
+from .stft import Stft, stft_analysis, stft_rows, stft_synthesis
 from .click import N_STATE as N_CLICK_STATE, click_restore
 
 # params vector layout
@@ -70,6 +71,14 @@ ST_SPEECH = 1      # estimated speech power per sample
 ST_PROB = 2        # mean speech presence probability over the voice band
 N_STATS = 3
 
+# the stage's small vectors, packed into one array ``vec`` (one kernel argument)
+V_PARAMS = 0
+V_STATS = V_PARAMS + N_PARAMS
+V_SNR_LT = V_STATS + N_STATS
+V_FRAME = V_SNR_LT + 1                     # presence's frame state
+V_CLICK = V_FRAME + N_FRAME_STATE          # click detector state
+N_VEC = V_CLICK + N_CLICK_STATE
+
 GAIN_SMOOTHING = 0.8   # time smoothing of the gain where speech is absent
 METHODS = ("dsp", "hybrid")
 DEFAULT_METHOD = "dsp"
@@ -97,9 +106,14 @@ def frame_stats(power, noise, p, lo, hi, power_norm, stats):
 
 
 @kernel
-def ns_frame(x, y, plan, window, history, overlap, frame, spec, bins, state, ring, counters, scratch,
-             frame_state, click_state, snr_lt, params, stats):
-    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop); ``bins`` rows as B_*."""
+def ns_frame(x, y, plan, stft_buf, spec, bins, state, ring, counters, scratch, vec):
+    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop); ``bins`` rows as B_*, ``vec`` as V_*."""
+    window, history, overlap, frame = stft_rows(stft_buf, x.shape[0])
+    params = vec[V_PARAMS:V_PARAMS + N_PARAMS]
+    stats = vec[V_STATS:V_STATS + N_STATS]
+    snr_lt = vec[V_SNR_LT:V_SNR_LT + 1]
+    frame_state = vec[V_FRAME:V_FRAME + N_FRAME_STATE]
+    click_state = vec[V_CLICK:V_CLICK + N_CLICK_STATE]
     power = bins[B_POWER]
     gamma = bins[B_GAMMA]
     xi = bins[B_XI]
@@ -142,6 +156,15 @@ def ns_frame(x, y, plan, window, history, overlap, frame, spec, bins, state, rin
     stft_synthesis(plan, window, spec, frame, overlap, y)
 
 
+@kernel
+def ns_frame_checked(x, y, plan, stft_buf, spec, bins, state, ring, counters, scratch, vec):
+    """``ns_frame`` when every sample of ``x`` is finite (returns True); else False, nothing changed."""
+    if not all_finite(x):
+        return False
+    ns_frame(x, y, plan, stft_buf, spec, bins, state, ring, counters, scratch, vec)
+    return True
+
+
 @dataclass(frozen=True)
 class NsStats:
     """Noise floor (dBFS), estimated SNR (dB) and speech presence probability (0-1) of the last frame."""
@@ -159,8 +182,9 @@ class NsConfig:
     the gain floor is -10 / -17 / -25 / -30 dB for "low" / "moderate" / "high" /
     "very-high". The DSP route lifts it by 6 dB in speech frames and in pauses
     deepens it by up to 50 dB where the long-term SNR is below 40 dB, so the
-    residual noise stays 90 dB below the speech (``gain.pause_floor``); it
-    also restores the spectrum of frames holding a click (``click``).
+    residual noise stays 90 dB below the speech (figures of "high"; they scale
+    with the floor, ``gain.pause_floor``); it also restores the spectrum of
+    frames holding a click (``click``).
 
     ``method`` picks the gain rule: "dsp" (IMCRA + OM-LSA per bin) or
     "hybrid" (the minimum of that gain and the 29 band gains that the small
@@ -215,10 +239,12 @@ class NoiseSuppressor(Stage):
         k = self.stft.n_bins
         self.bins = np.zeros((N_BIN_ROWS, k))
         self.gain = self.bins[B_GAIN]  # the last frame's applied gain per bin (a view)
-        self.frame_state = np.zeros(N_FRAME_STATE)
-        self.click_state = np.zeros(N_CLICK_STATE)
-        self.snr_lt = np.zeros(1)
-        self.params = np.zeros(N_PARAMS)
+        self.vec = np.zeros(N_VEC)
+        self.params = self.vec[V_PARAMS:V_PARAMS + N_PARAMS]
+        self._stats = self.vec[V_STATS:V_STATS + N_STATS]
+        self.snr_lt = self.vec[V_SNR_LT:V_SNR_LT + 1]
+        self.frame_state = self.vec[V_FRAME:V_FRAME + N_FRAME_STATE]
+        self.click_state = self.vec[V_CLICK:V_CLICK + N_CLICK_STATE]
         self.params[P_GAIN_MIN] = 10.0 ** (FLOOR_DB[config.level] / 20.0)
         self.params[P_XI_MIN] = 10.0 ** (XI_MIN_DB / 10.0)
         self.params[P_ALPHA_TIME] = GAIN_SMOOTHING
@@ -227,8 +253,12 @@ class NoiseSuppressor(Stage):
         self.params[P_BAND_LO] = int(np.ceil(100.0 / bin_hz))
         self.params[P_BAND_HI] = int(np.floor(min(4000.0, self.sample_rate / 2) / bin_hz)) + 1
         self.params[P_GLOBAL_HALF] = max(1, int(round(GLOBAL_HALF_HZ / bin_hz)))
-        self._stats = np.zeros(N_STATS)
         self._out = np.zeros(self.frame_len, np.float32)
+        s = self.stft
+        t = self.imcra
+        # ns_frame's arguments after the input hop (reset() keeps every array in place)
+        self._args = (self._out, s.plan, s.buf, s.spec, self.bins, t.state, t.ring, t.counters,
+                      t.scratch, self.vec)
         if self._learned:
             self._setup_learned()
         self.reset()
@@ -263,12 +293,14 @@ class NoiseSuppressor(Stage):
     def _process(self, x: np.ndarray) -> np.ndarray:
         if self._learned:
             return self._process_learned(x)
-        s = self.stft
-        t = self.imcra
-        ns_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, self.bins,
-                 t.state, t.ring, t.counters, t.scratch, self.frame_state, self.click_state, self.snr_lt,
-                 self.params, self._stats)
+        ns_frame(x, *self._args)
         return self._out
+
+    # the kernel checks the samples of a ready frame itself (``Stage._process_checked``)
+    def _process_checked(self, x: np.ndarray):
+        if self._learned:
+            return self._process_learned(x) if all_finite(x) else None
+        return self._out if ns_frame_checked(x, *self._args) else None
 
     def reset(self) -> None:
         self.stft.reset()

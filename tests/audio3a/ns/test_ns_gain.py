@@ -92,3 +92,19 @@ def test_floor_lifted_in_speech_and_deepened_in_pauses_at_low_snr():
     assert s[0] == 100.0
     pause_floor(0.0, 1.0, s, g_min)
     assert s[0] < 100.0
+
+
+def test_pause_depth_scales_with_the_level():
+    """D and E scale with the level's floor in dB: "low" (-10 dB) cuts pauses by at most 0.4 E under its floor."""
+    db = lambda g: 20 * np.log10(g)  # noqa: E731
+    floors = {"low": -10.0, "moderate": -17.0, "high": -25.0}
+    for name, fl in floors.items():
+        r = fl / -25.0
+        g_min = 10 ** (fl / 20)
+        assert db(pause_floor(0.0, 0.0, np.array([1e-3]), g_min)) == pytest.approx(fl - r * PAUSE_EXTRA_DB)
+        assert db(pause_floor(0.0, 0.0, np.array([100.0]), g_min)) == pytest.approx(
+            min(max(20.0 - r * PAUSE_DEPTH_DB, fl - r * PAUSE_EXTRA_DB), fl))
+        assert db(pause_floor(0.0, 1.0, np.array([1.0]), g_min)) == pytest.approx(fl + SPEECH_LIFT_DB)
+    # at the initial long-term SNR "low" keeps its floor in pauses, "high" cuts 35 dB deeper
+    assert db(pause_floor(0.0, 0.0, np.array([SNR_LT_INIT]), 10 ** (-10 / 20))) == pytest.approx(-10.0)
+    assert db(pause_floor(0.0, 0.0, np.array([SNR_LT_INIT]), 10 ** (-25 / 20))) == pytest.approx(-60.0)

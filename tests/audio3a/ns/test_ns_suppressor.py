@@ -99,6 +99,15 @@ def test_config_levels_and_build(method):
     assert np.all(np.diff(att) > 2.0)
 
 
+def test_lower_level_cuts_noise_only_pauses_less():
+    """The pause floor scales with the level: "low" keeps noise-only stretches near its -10 dB floor."""
+    x = noise("pink", 16000 * 3, seed=9) * 10 ** (-35.0 / 20)
+    att = {lv: rms_db(x[16000:]) - rms_db(run(x, config=NsConfig(lv, "dsp"))[0][16000:])
+           for lv in ("low", "high")}
+    assert att["low"] <= 11.0
+    assert att["high"] - att["low"] >= 15.0
+
+
 def test_bad_frames_are_rejected():
     ns = NoiseSuppressor(16000)
     with pytest.raises(FrameError, match="160"):
