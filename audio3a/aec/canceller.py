@@ -321,12 +321,18 @@ def capture_frame(x, st):
         w = w_time
     if w < state[S_INIT_W]:
         state[S_INIT_W] = 0.0 if w <= 0.0 else w
+    # the initial phase's extra floor depth fades with the far-active frames the mic does not
+    # follow (over init_phase_s[0]): with no echo path (a conference participant, whose reference
+    # is the others' mix) the full depth cut the near talker for the first seconds (server
+    # conference test: "b hears a" 0.61 -> 0.52); with an echo path those frames are few (~60 in
+    # the first second of the bench DT scenes, before the bulk delay is found)
+    extra_db = params[P_INIT_EXTRA_DB] * max(0.0, 1.0 - ints[I_NO_ECHO_FRAMES] / params[P_INIT_END0])
     share, out_energy = suppress_step(
         E, spectra[xs], power[xs], e_time, state[S_ETA], residual_ratio, power[slot], state[S_INIT_W], use_mic,
         d, pad, Dblk, D, D2, params[P_NL], params[P_BETA], params[P_G_MIN], params[P_RELEASE],
         params[P_ECHO_DECAY], params[P_WINDOW_SCALE], params[P_SMOOTH], sup_spectra, G, kernel_taps, phase,
         plan, sup_reals, noise, params[P_CN_SCALE], params[P_CN_RISE], rng_state, out, params[P_ENV_DECAY],
-        params[P_INIT_EXTRA_DB])
+        extra_db)
     if far_active_now:
         if share < params[P_ST_SHARE]:
             ints[I_NO_ECHO_FRAMES] += 1
@@ -383,7 +389,8 @@ class AecConfig:
     does not follow (seconds of active far frames with a low echo share) over which it fades
     out at the latest, even when no echo ever shows (a headset, no echo path: without that
     limit a near-end talker over an active far end lost ~17 dB for good); init_extra_suppression_db: how much deeper its floor is during
-    that phase.
+    that phase (times w^2, w the initial-phase weight, see ``suppressor``; fading over the first
+    init_phase_s[0] of far activity the mic does not follow, see ``capture_frame``).
 
     max_delay_ms: largest bulk render-to-capture delay searched; tail_ms: echo
     tail the linear filter covers after the bulk delay; suppression_db: the
@@ -407,7 +414,7 @@ class AecConfig:
     max_render_ahead_ms: float = 500.0
     init_erle_db: tuple = (10.0, 16.0)
     init_phase_s: tuple = (3.0, 4.0)
-    init_extra_suppression_db: float = 15.0
+    init_extra_suppression_db: float = 35.0
 
     def build(self, sample_rate: int) -> "EchoCanceller":
         return EchoCanceller(sample_rate, self)
