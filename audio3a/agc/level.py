@@ -64,6 +64,7 @@ LV_POWER_SMOOTH = 10  # smoothed frame power (linear)
 LV_BLOCK_MIN = 11   # minimum of the smoothed power in the current block, dBFS
 LV_SIZE = 12
 _NONE_DB = 1000.0   # "no minimum yet"
+SILENCE_POWER = 10.0 ** (FLOOR_DBFS / 10.0)  # a stream's opening frames under this are digital silence
 
 
 def new_level_state() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -167,10 +168,17 @@ def update_level(x, vad_speech, state, hist, ring, lam, env_coef):
     state[LV_FRAME_DB] = e
     state[LV_PEAK] = peak
     # minimum statistics on the smoothed frame power
+    # (the minimum starts at the first frame with power: the digital silence (under FLOOR_DBFS)
+    # that opens a stream, such as the zeros of an earlier stage's delay line, says nothing
+    # about its noise, and seeded at it the floor would let anything that follows count as
+    # speech above the noise; no frame is admitted before that first frame)
     p = acc / x.shape[0]
-    ps = p if frame == 0 else NOISE_SMOOTH * state[LV_POWER_SMOOTH] + (1.0 - NOISE_SMOOTH) * p
-    state[LV_POWER_SMOOTH] = ps
-    block_min = min(state[LV_BLOCK_MIN], level_db(ps))
+    block_min = state[LV_BLOCK_MIN]
+    started = state[LV_POWER_SMOOTH] > 0.0
+    if started or p > SILENCE_POWER:
+        ps = NOISE_SMOOTH * state[LV_POWER_SMOOTH] + (1.0 - NOISE_SMOOTH) * p if started else p
+        state[LV_POWER_SMOOTH] = ps
+        block_min = min(block_min, level_db(ps))
     n = block_min
     for k in range(HANG_FRAMES, HANG_FRAMES + NOISE_BLOCKS):
         n = min(n, ring[k])
@@ -180,7 +188,7 @@ def update_level(x, vad_speech, state, hist, ring, lam, env_coef):
         ring[HANG_FRAMES + NOISE_BLOCKS - 1] = block_min
         block_min = _NONE_DB
     state[LV_BLOCK_MIN] = block_min
-    state[LV_NOISE_DB] = n
+    state[LV_NOISE_DB] = n if n < _NONE_DB else FLOOR_DBFS
     state[LV_FRAMES] = frame + 1.0
 
     admitted = vad_speech and e >= n + SPEECH_SNR_DB

@@ -58,6 +58,7 @@ N_SUBWIN = 8     # U
 SUBWIN_LEN = 8   # V, frames per sub-window
 INIT_FRAMES = 20  # first 0.2 s: learn the noise without presence control
 INIT_CAP = 8.0   # the initial average is capped at this factor (9 dB) over B_min S_min
+RESTART_RATIO = 2.5  # a second frame this much stronger than the first restarts the tracker
 EPS = 1e-12
 
 
@@ -112,6 +113,18 @@ def imcra_smoothing(power, state, ring, counters, scratch):
     sf = scratch[0]
     smooth_freq(power, sf)
     first = counters[FRAME] == 0
+    if counters[FRAME] == 1:
+        # the first frame with power may hold only the end of an onset (the analysis
+        # window two hops long, the signal starting late in the newest hop, its power
+        # then well under the half a start at the hop's beginning gives): when the
+        # second frame carries over RESTART_RATIO times more power, the tracker starts
+        # again from it
+        seeded = 0.0
+        now = 0.0
+        for k in range(n):
+            seeded += state[S, k]
+            now += sf[k]
+        first = now > RESTART_RATIO * seeded
     if first:
         energy = 0.0
         for k in range(n):
@@ -131,6 +144,8 @@ def imcra_smoothing(power, state, ring, counters, scratch):
                 ring[1, u, k] = v
         if energy <= 0.0:  # digital silence (or a zeroed frame) does not start the tracker
             return
+        counters[FRAME] = 0  # frame 1 again when restarted at the second frame
+        counters[SUB_COUNT] = 0
     else:
         for k in range(n):
             s = ALPHA_S * state[S, k] + (1.0 - ALPHA_S) * sf[k]

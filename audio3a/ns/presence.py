@@ -15,7 +15,9 @@ presence likelihood by a log-linear ramp between zeta_min = -10 dB (0) and
 zeta_max = -5 dB (1). The frame term keeps a peak value zeta_peak set at
 onsets (clamped to [0, 10] dB) and ramps relative to it while the frame
 average falls, so it follows the decay of a word without lingering in the
-noise that follows. A held copy, P_held(l) = max(P_frame(l), h P_held(l-1))
+noise that follows; an onset out of a long pause (P_held < 0.01) takes the
+plain ramp instead of 1, since the noise-only frame mean of zeta sits only
+1-2 dB under zeta_min. A held copy, P_held(l) = max(P_frame(l), h P_held(l-1))
 with h = 0.9 per 10 ms frame (~95 ms), marks the pauses for the gain floor
 of the suppressor (word tails keep the speech floor). The product
 P_local P_global P_frame is the chance that a bin may hold speech; the
@@ -33,6 +35,7 @@ ZETA_PEAK_MIN = 1.0
 ZETA_PEAK_MAX = 10.0
 GLOBAL_HALF_HZ = 450.0
 FRAME_HOLD = 0.9
+HELD_PAUSE = 0.01  # P_held under this (~0.45 s after the last speech frame): a long pause
 
 # frame-level state
 F_ZETA = 0        # previous frame's band-mean zeta
@@ -80,7 +83,10 @@ def presence_likelihood(xi, zeta, frame_state, global_half, band_lo, band_hi, wo
     elif zf > frame_state[F_ZETA]:
         peak = min(max(zf, ZETA_PEAK_MIN), ZETA_PEAK_MAX)
         frame_state[F_PEAK] = peak
-        p_frame = 1.0
+        # out of a long pause an onset must rise clear of zeta_min: the frame mean of a
+        # noise-only zeta sits only ~1-2 dB under it, and one fluctuation would lift the
+        # floor for ~0.3 s (a noise burst out of a muted pause)
+        p_frame = 1.0 if frame_state[F_HELD] > HELD_PAUSE else _ramp(zf, ZETA_MIN, ZETA_MAX)
     else:
         peak = frame_state[F_PEAK]
         p_frame = _ramp(zf, peak * ZETA_MIN, peak * ZETA_MAX)
@@ -100,4 +106,8 @@ def presence_likelihood(xi, zeta, frame_state, global_half, band_lo, band_hi, wo
     _box_mean(prefix, 1, local)
     _box_mean(prefix, global_half, glob)
     for k in range(n):
-        presence[k] = _ramp(local[k], ZETA_MIN, ZETA_MAX) * _ramp(glob[k], ZETA_MIN, ZETA_MAX) * p_frame
+        p_local = _ramp(local[k], ZETA_MIN, ZETA_MAX)
+        if p_local > 0.0:  # the global term (a log) only where the product can be non-zero
+            presence[k] = p_local * _ramp(glob[k], ZETA_MIN, ZETA_MAX) * p_frame
+        else:
+            presence[k] = 0.0

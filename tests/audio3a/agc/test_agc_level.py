@@ -83,3 +83,15 @@ def test_p56_level_on_a_constant_envelope():
     energy = 1600.0 * 10 ** (-20 / 10)
     assert lv.p56_level(energy, hist) == pytest.approx(-20.0, abs=1e-9)
     assert lv.p56_level(0.0, np.zeros(lv.N_BINS)) == lv.FLOOR_DBFS
+
+
+def test_opening_digital_silence_does_not_seed_the_noise_floor():
+    """A stream that opens with a frame of zeros (an earlier stage's delay line), then steady noise
+    that the VAD takes for speech: the floor starts at the noise, so none of it sets a speech
+    level (seeded at the silent frame, the floor sat at -100 dBFS and every noise frame counted)."""
+    noise = 10 ** (-40 / 20) * np.random.default_rng(3).standard_normal(2 * RATE)
+    x = np.concatenate([np.zeros(160), noise])
+    state, trace = run_level(x, vad=True)
+    assert state[lv.LV_COUNT] == 0 and state[lv.LV_LEVEL_DB] == lv.FLOOR_DBFS
+    assert trace[-1, 1] == pytest.approx(-40.0, abs=2.0)
+    assert trace[0, 1] == lv.FLOOR_DBFS          # nothing reported before the first frame with power
