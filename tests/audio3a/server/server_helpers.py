@@ -34,3 +34,32 @@ def client(server, signal, record=None, **kw):
     """A ClientSession aimed at ``server``."""
     host, port = server.address
     return ClientSession(signal, ClientConfig(host=host, port=port, **kw), record=record)
+
+
+class SimClock:
+    """The event loop's clock for a server ticked by hand: ``now`` is set by the test."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def time(self):
+        return self.now
+
+
+class Sink:
+    """A transport that keeps every datagram the server sends, as (address, bytes)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def sendto(self, data, addr=None):
+        self.sent.append((addr, data))
+
+
+def offline_server(config, prebuilt):
+    """A Server with no sockets, on a simulated clock (``server._loop.now``), ``prebuilt`` sessions ready."""
+    server = Server(config)
+    server._loop = SimClock()
+    server.transport = Sink()
+    server.pool.fill(prebuilt)
+    return server

@@ -2,35 +2,16 @@
 helper leaves the sessions running on their own pipelines."""
 import numpy as np
 
-from audio3a.server.server import Server, ServerConfig
+from audio3a.server.server import ServerConfig
 from fec.sender import Sender, SenderConfig
 
-from server_helpers import speech
-
-
-class _Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def time(self):
-        return self.now
-
-
-class _Sink:
-    def __init__(self):
-        self.sent = []
-
-    def sendto(self, data, addr=None):
-        self.sent.append((addr, data))
+from server_helpers import offline_server, speech
 
 
 def run_ticks(share, ticks=120, kill_at=None):
     """Two participants feeding a server tick by tick on a simulated clock; returns each tick's
     processed capture halves (sessions in join order) and the server."""
-    server = Server(ServerConfig(max_sessions=4, prebuilt_sessions=2, helper_share=share, rate_pps=1e6))
-    server._loop = _Clock()
-    server.transport = _Sink()
-    server.pool.fill(2)
+    server = offline_server(ServerConfig(max_sessions=4, prebuilt_sessions=2, helper_share=share, rate_pps=1e6), 2)
     server.start_helper()
     x = [speech(3.0, 0.0), speech(3.0, 4.5)]
     senders = [Sender(SenderConfig(ssrc=0x100 + i, fec="none")) for i in range(2)]

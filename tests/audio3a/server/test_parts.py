@@ -148,29 +148,11 @@ def test_tick_timing_summaries_are_numpys_percentiles_over_interval_and_window()
     assert t.interval_summary() == {"ticks": 1, "p50_ms": 3.0, "p99_ms": 3.0, "max_ms": 3.0}
 
 
-class _Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def time(self):
-        return self.now
-
-
-class _Sink:
-    def __init__(self):
-        self.sent = []
-
-    def sendto(self, data, addr=None):
-        self.sent.append(addr)
-
-
 def test_half_the_sessions_start_their_packet_period_a_tick_later():
     """The per-packet work (playout, packing, FEC) of 4 sessions: 2 sessions a tick, each every other tick."""
-    from audio3a.server.server import Server, ServerConfig
-    server = Server(ServerConfig(max_sessions=6, prebuilt_sessions=4, rate_pps=1e6))
-    server._loop = _Clock()
-    server.transport = _Sink()
-    server.pool.fill(4)
+    from audio3a.server.server import ServerConfig
+    from server_helpers import offline_server
+    server = offline_server(ServerConfig(max_sessions=6, prebuilt_sessions=4, rate_pps=1e6), 4)
     senders = [Sender(SenderConfig(ssrc=0x200 + i)) for i in range(4)]
     addrs = [("127.0.0.1", 31000 + i) for i in range(4)]
     x = np.zeros(320, np.float32)
@@ -184,7 +166,7 @@ def test_half_the_sessions_start_their_packet_period_a_tick_later():
         server.transport.sent.clear()
         before = {a: sum(s.receiver.stats.ticks.values()) for a, s in server.sessions.items()}
         server._tick(server._loop.now + 0.005)
-        per_tick.append(sorted(server.transport.sent))
+        per_tick.append(sorted(addr for addr, _ in server.transport.sent))
         playouts.append(sum(sum(server.sessions[a].receiver.stats.ticks.values()) - n for a, n in before.items()))
     assert sorted(s.phase for s in server.sessions.values()) == [0, 0, 1, 1]
     for t in range(10, 40):
