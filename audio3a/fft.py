@@ -114,6 +114,30 @@ def make_plan(n: int) -> np.ndarray:
     return plan
 
 
+@kernel(fastmath=True, inline="always")
+def _butterfly4(zr, zi, i0, i1, i2, i3, f0r, f0i, f1r, f1i, f2r, f2i, f3r, f3i):
+    """The radix-4 butterfly of the four (twiddled) sub-DFT values F0..F3, X_q = sum_r (-i)^(rq) F_r
+    with F1 and F2 in their bit-reversed roles, written to z[i0..i3]:
+    X0 = (F0 + F2) + (F1 + F3), X2 = (F0 + F2) - (F1 + F3),
+    X1 = (F0 - F2) - i (F1 - F3), X3 = (F0 - F2) + i (F1 - F3)."""
+    s02r = f0r + f2r
+    s02i = f0i + f2i
+    d02r = f0r - f2r
+    d02i = f0i - f2i
+    s13r = f1r + f3r
+    s13i = f1i + f3i
+    d13r = f1r - f3r
+    d13i = f1i - f3i
+    zr[i0] = s02r + s13r
+    zi[i0] = s02i + s13i
+    zr[i2] = s02r - s13r
+    zi[i2] = s02i - s13i
+    zr[i1] = d02r + d13i
+    zi[i1] = d02i - d13r
+    zr[i3] = d02r - d13i
+    zi[i3] = d02i + d13r
+
+
 @kernel(fastmath=True)
 def _first_pass(src, src_step, src_im_offset, rev, zr, zi):
     """Bit-reversed load and the first radix-4 pass (h = 1).
@@ -136,27 +160,8 @@ def _first_pass(src, src_step, src_im_offset, rev, zr, zi):
         f2i = src[np.uint64(j + 2 * d + u)]
         f3r = src[np.uint64(j + 3 * d)]
         f3i = src[np.uint64(j + 3 * d + u)]
-        s02r = f0r + f2r
-        s02i = f0i + f2i
-        d02r = f0r - f2r
-        d02i = f0i - f2i
-        s13r = f1r + f3r
-        s13i = f1i + f3i
-        d13r = f1r - f3r
-        d13i = f1i - f3i
-        b = np.uint64(4 * g)
-        zr[b] = s02r + s13r
-        zi[b] = s02i + s13i
-        b1 = np.uint64(4 * g + 1)
-        b2 = np.uint64(4 * g + 2)
-        b3 = np.uint64(4 * g + 3)
-        zr[b2] = s02r - s13r
-        zi[b2] = s02i - s13i
-        # X[1] = d02 - i d13, X[3] = d02 + i d13
-        zr[b1] = d02r + d13i
-        zi[b1] = d02i - d13r
-        zr[b3] = d02r - d13i
-        zi[b3] = d02i + d13r
+        _butterfly4(zr, zi, np.uint64(4 * g), np.uint64(4 * g + 1), np.uint64(4 * g + 2), np.uint64(4 * g + 3),
+                    f0r, f0i, f1r, f1i, f2r, f2i, f3r, f3i)
 
 
 @kernel(fastmath=True)
@@ -191,22 +196,7 @@ def _radix4_pass(zr, zi, tw, off, h):
             wi = tw[T_W3_IM, t]
             f3r = ar * wr - ai * wi
             f3i = ar * wi + ai * wr
-            s02r = f0r + f2r
-            s02i = f0i + f2i
-            d02r = f0r - f2r
-            d02i = f0i - f2i
-            s13r = f1r + f3r
-            s13i = f1i + f3i
-            d13r = f1r - f3r
-            d13i = f1i - f3i
-            zr[i0] = s02r + s13r
-            zi[i0] = s02i + s13i
-            zr[i2] = s02r - s13r
-            zi[i2] = s02i - s13i
-            zr[i1] = d02r + d13i
-            zi[i1] = d02i - d13r
-            zr[i3] = d02r - d13i
-            zi[i3] = d02i + d13r
+            _butterfly4(zr, zi, i0, i1, i2, i3, f0r, f0i, f1r, f1i, f2r, f2i, f3r, f3i)
 
 
 @kernel(fastmath=True)
