@@ -52,7 +52,7 @@ import numpy as np
 
 from ._jit import kernel
 from .packet import PAYLOAD, PacketError
-from .payload import _pcm16, payload_buffer
+from .payload import _pcm16, deliver, payload_buffer
 
 __all__ = ["Apc4", "APC4", "ORDER", "SUBFRAMES"]
 
@@ -353,12 +353,7 @@ class Apc4:
 
     def encode(self, frame, out=None):
         data, _ = self._encode(frame)
-        if out is None:
-            return data.tobytes()
-        if out.dtype != np.uint8 or out.shape != data.shape:
-            raise ValueError(f"out must be a uint8 array of {data.size} bytes, got {out.dtype} {out.shape}")
-        out[:] = data
-        return out
+        return deliver(data, out)
 
     def encode_reconstructed(self, frame):
         """``(payload, the encoder's reconstruction)``: the reconstruction is what ``decode`` gives."""

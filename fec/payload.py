@@ -282,10 +282,11 @@ def payload_buffer(payload) -> np.ndarray:
         raise PacketError(PAYLOAD, f"payload must be bytes, got {type(payload).__name__}") from None
 
 
-def deliver(data: bytes, out=None):
-    """Encoded ``data`` as bytes, or written into the uint8 buffer ``out`` (of exactly its size) and returned."""
+def deliver(data, out=None):
+    """Encoded ``data`` (bytes, or a uint8 array) as bytes, or written into the uint8 buffer ``out``
+    (of exactly its size) and returned."""
     if out is None:
-        return data
+        return data if isinstance(data, bytes) else data.tobytes()
     if out.dtype != np.uint8 or out.shape != (len(data),):
         raise ValueError(f"out must be a uint8 array of {len(data)} bytes, got {out.dtype} {out.shape}")
     out[:] = np.frombuffer(data, np.uint8)
