@@ -115,64 +115,47 @@ class Pipeline:
     # goes to the first stage as is: for such a frame the only error left is NaN/Inf, which the
     # stage finds in the same kernel call as its work (``Stage._process_checked``,
     # ``RenderStage._process_render_checked``) and which is raised here with the pipeline's
-    # message. Other frames are validated and converted by ``as_float_frame`` (``_render``,
-    # ``_capture``). Every Python operation on this path counts: between the kernels the
+    # message. Other frames are validated and converted by ``as_float_frame``. Every Python operation on this path counts: between the kernels the
     # interpreter's code and data are out of cache, so each costs microseconds, not nanoseconds.
     def process_render(self, frame) -> None:
         """Feed one 10 ms far-end (loudspeaker) frame, as it is played out."""
         with self._lock:
-            if self._render_first is not None and is_ready_frame(frame, self.frame_len):
-                self._render_ready(frame)
-            else:
-                self._render(frame)
+            self._render(frame)
 
     def process_capture(self, frame) -> np.ndarray:
         """Process one 10 ms near-end (microphone) frame; returns a new array in the input's dtype."""
         with self._lock:
-            if self._capture_first is not None and is_ready_frame(frame, self.frame_len):
-                return self._capture_ready(frame)
             return self._capture(frame)
 
     def process(self, near, far=None) -> np.ndarray:
         """``process_render(far)`` (when given) then ``process_capture(near)`` for one aligned frame pair."""
-        n = self.frame_len
         with self._lock:
             if far is not None:
-                if self._render_first is not None and is_ready_frame(far, n):
-                    self._render_ready(far)
-                else:
-                    self._render(far)
-            if self._capture_first is not None and is_ready_frame(near, n):
-                return self._capture_ready(near)
+                self._render(far)
             return self._capture(near)
 
-    def _render_ready(self, frame) -> None:
-        """A ready far-end frame through the render stages."""
-        if not self._render_first(frame):
-            raise FrameError("far-end frame contains NaN or Inf samples")
-        for s in self._render_after_first:
-            s._process_render(frame)
-
-    def _capture_ready(self, frame) -> np.ndarray:
-        """A ready near-end frame through every stage: a new float32 array."""
-        x = self._capture_first(frame)
-        if x is None:
-            raise FrameError("near-end frame contains NaN or Inf samples")
-        echo = self.stages[0].echo_dominant
-        for s in self._after_first:
-            s.far_talk = echo
-            x = s._process(x)
-            echo = echo or s.echo_dominant
-        return x.copy()
-
     def _render(self, frame) -> None:
-        """Any far-end frame: validated and converted, then through the render stages."""
+        if self._render_first is not None and is_ready_frame(frame, self.frame_len):
+            if not self._render_first(frame):
+                raise FrameError("far-end frame contains NaN or Inf samples")
+            for s in self._render_after_first:
+                s._process_render(frame)
+            return
         x = as_float_frame(frame, self.frame_len, "far-end frame", self._far)
         for s in self._render_stages:
             s._process_render(x)
 
     def _capture(self, frame) -> np.ndarray:
-        """Any near-end frame: validated and converted, through every stage, back in its dtype."""
+        if self._capture_first is not None and is_ready_frame(frame, self.frame_len):
+            x = self._capture_first(frame)
+            if x is None:
+                raise FrameError("near-end frame contains NaN or Inf samples")
+            echo = self.stages[0].echo_dominant
+            for s in self._after_first:
+                s.far_talk = echo
+                x = s._process(x)
+                echo = echo or s.echo_dominant
+            return x.copy()
         dtype = np.asarray(frame).dtype
         x = as_float_frame(frame, self.frame_len, "near-end frame", self._near)
         echo = False
