@@ -30,7 +30,7 @@ def sosfilt_df2t(sos, x, zi, y):
 
     State and arithmetic are float64 so the 90 Hz poles near z = 1 stay exact.
     The reference recursion, for blocks of any length; the stage runs the same
-    values faster through ``hpf_frame``.
+    values faster through ``hpf_sections``.
     """
     n_sec = sos.shape[0]
     for i in range(x.shape[0]):
@@ -89,14 +89,11 @@ def _biquad(sos, state, s, src, dst):
 
 
 @kernel
-def hpf_frame(x, sos, state, y):
+def hpf_sections(x, sos, state, y):
     """One frame through the sections ``sos``: the values of ``sosfilt_df2t``, bit for bit,
     computed two sections per sweep (``_biquad_pair``). ``state`` holds the sections' state
     (``zi`` flattened: 2 per section), then room for one frame in float64, where the signal
-    waits between sweeps (orders above 4). Returns False, with ``state`` and ``y`` untouched,
-    when ``x`` holds NaN or Inf (the check and the filter in one call)."""
-    if not all_finite(x):
-        return False
+    waits between sweeps (orders above 4)."""
     n_sec = sos.shape[0]
     if n_sec == 1:
         _biquad(sos, state, 0, x, y)
@@ -113,6 +110,15 @@ def hpf_frame(x, sos, state, y):
             _biquad_pair(sos, state, s, work, y)
         else:
             _biquad(sos, state, s, work, y)
+
+
+@kernel
+def hpf_frame(x, sos, state, y):
+    """``hpf_sections`` when every sample of ``x`` is finite (returns True); else False, with
+    ``state`` and ``y`` untouched (the check and the filter in one call)."""
+    if not all_finite(x):
+        return False
+    hpf_sections(x, sos, state, y)
     return True
 
 
@@ -163,14 +169,14 @@ class HighPassFilter(Stage):
         self.config = config
         self.sos = butterworth_highpass_sos(config.order, config.cutoff_hz, self.sample_rate)
         n_sec = self.sos.shape[0]
-        # hpf_frame's state: the sections' zi, then one float64 frame for between sweeps
+        # hpf_sections' state: the sections' zi, then one float64 frame for between sweeps
         self._state = np.zeros(2 * n_sec + self.frame_len, np.float64)
         self.zi = self._state[:2 * n_sec].reshape(n_sec, 2)  # a view: (n_sec, 2) as sosfilt_df2t takes it
         self._out = np.zeros(self.frame_len, np.float32)
-        self._args = (self.sos, self._state, self._out)  # hpf_frame's fixed arguments
+        self._args = (self.sos, self._state, self._out)  # the kernels' fixed arguments
 
     def _process(self, x: np.ndarray) -> np.ndarray:
-        hpf_frame(x, *self._args)  # x is checked already: the finiteness pass finds nothing
+        hpf_sections(x, *self._args)  # x is checked already
         return self._out
 
     def _process_checked(self, x: np.ndarray):
