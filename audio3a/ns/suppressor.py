@@ -299,7 +299,7 @@ class NoiseSuppressor(Stage):
     # the kernel checks the samples of a ready frame itself (``Stage._process_checked``)
     def _process_checked(self, x: np.ndarray):
         if self._learned:
-            return self._process_learned(x) if all_finite(x) else None
+            return super()._process_checked(x)
         return self._out if ns_frame_checked(x, *self._args) else None
 
     def reset(self) -> None:
