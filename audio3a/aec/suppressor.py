@@ -42,12 +42,9 @@ with (unshifted) Hann-windowed spectra (bench DT scenarios).
   AEC3; w falls from 1 to 0 as that ERLE grows, or at the latest over
   ``AecConfig.init_phase_s`` of far-end activity the mic does not follow (no echo
   path), and then stays 0 (a latch); the floor is init_extra_db w^2 lower meanwhile
-  (35 dB by default: with 15 dB w, and the -12 dB double-talk floor below, the first
-  echo, before the bulk delay is found, came through 27 dB under the mic, -48 dBFS in
-  bench DT seed 10, now 15 dB lower: AECMOS DT degradation 3.42 -> 3.60 (3.53 with the
-  depth's fade in ``canceller.capture_frame``), AECMOS echo 4.32 -> 4.38; w^2, not w: a
-  filter slow to converge keeps w ~0.2 into double talk,
-  and 35 w cut that near end, DT PESQ 2.13 -> 1.90 on seed 12).
+  (35 dB by default, so the first echo, before the bulk delay is found, does not come
+  through; w^2 rather than w because a filter slow to converge keeps w ~0.2 into double
+  talk, where a depth linear in w cuts the near talker).
 
 Gain: power subtraction with an overdrive that grows with the echo share of
 the bin, r = R_k / S_ee,k:  G_k = 1 - (1 + (beta - 1) min(1, r)) r, so bins
