@@ -1,9 +1,10 @@
-"""Jitted radix-4 real FFT for the fixed frame sizes of the stages.
+"""Jitted real FFT (radix 4 for powers of two, mixed radix 16/2/3/5 otherwise) for the stages' frame sizes.
 
 Numba cannot call ``numpy.fft`` from compiled code, so the stages that work in
 the frequency domain (NS, AEC) use these kernels. A plan holds everything that
-depends only on the size ``n`` (a power of two >= 4) and a scratch buffer, so a
-transform allocates nothing; each stage owns its plans (no shared state).
+depends only on the size n = 2 M, M = 2^a 3^b 5^c (e.g. 512, 1024, and 320 = 2 x 160,
+960 = 2 x 480 for 10 ms frames at 16/48 kHz), and a scratch buffer, so a transform
+allocates nothing; each stage owns its plans (no shared state).
 
 The real transform of length n uses one complex FFT of length M = n/2 on
 z[m] = x[2m] + i x[2m+1], then splits the even/odd spectra:
@@ -14,22 +15,36 @@ and ``irfft`` runs the same steps backwards (the inverse complex FFT as the
 conjugate of the forward FFT of the conjugate). Conventions match numpy:
 ``rfft`` is unscaled, ``irfft`` divides by n.
 
-The complex FFT is the iterative decimation in time on bit-reversed input,
-two radix-2 stages fused per pass into one radix-4 butterfly (Cooley & Tukey
-1965; Van Loan, "Computational Frameworks for the FFT", 1992, sec. 1.9):
-with W = e^{-2 pi i / 4h} and F_r the four length-h sub-DFTs of the samples
-= r (mod 4),
+Both complex FFTs are iterative decimations in time (Cooley & Tukey 1965; Van Loan,
+"Computational Frameworks for the FFT", 1992, sec. 1.9 and 2.3): a pass of radix p
+combines p sub-DFTs F_r of length h (r = 0..p-1, the samples = r mod p of the block)
+into one of length p h, with W = e^{-2 pi i / (p h)},
 
-    X[k + q h] = sum_r (-i)^(r q) W^(r k) F_r[k],   q = 0..3,  k = 0..h-1,
+    X[k + q h] = sum_r e^{-2 pi i r q / p} W^(r k) F_r[k],   q = 0..p-1,  k = 0..h-1,
 
-three complex products per four outputs. The first pass (h = 1, no twiddles)
-reads its four inputs z[r], z[r + M/4], z[r + M/2], z[r + 3M/4] straight from
-the input in bit-reversed order, so there is no permutation pass; a last
-radix-2 stage follows when log2 M is odd. The data is held split into real and
-imaginary rows (float64) and every pass after the first runs its butterflies
-over k with unit stride and per-pass twiddle tables, so the compiler
-vectorises them (AVX2: four butterflies per instruction) where the passes are
-long enough (h >= 16); indices are cast to unsigned so that Numba emits no
+p - 1 complex products per p outputs. The first pass (h = 1, no twiddles) reads its
+p inputs z[s], z[s + M/p], ... straight from the input in digit-reversed order, so
+there is no permutation pass.
+
+Power-of-two M: two radix-2 stages fused per pass into one radix-4 butterfly, a
+last radix-2 stage when log2 M is odd; the first pass's starts are bit-reversed.
+
+Other M: the first pass takes up to four factors 2 (radix 16 = 4 x 4 with the W16
+twiddles between its two radix-4 stages, or radix 4 or 2), the rest of the power of two
+follows in radix-2 passes, then the 3s and then the 5s, e.g. 160 = 16 2 5, 480 = 16 3 5,
+960 = 16 2 3 5 (the odd radices last, where h is longest); starts in digit-reversed
+order. The small DFTs (the usual short-DFT algorithms: real constants, shared sums):
+
+    p = 3:  s = a1 + a2, X0 = a0 + s, X1,2 = a0 - s/2 -+ i sin(2 pi/3) (a1 - a2)
+    p = 5:  t1 = a1 + a4, t2 = a2 + a3, t3 = a1 - a4, t4 = a2 - a3, b = a0 - (t1 + t2)/4,
+            c = (sqrt 5 / 4)(t1 - t2), u = s1 t3 + s2 t4, v = s2 t3 - s1 t4,
+            X0 = a0 + t1 + t2, X1,4 = b + c -+ i u, X2,3 = b - c -+ i v
+            (s1 = sin(2 pi/5), s2 = sin(4 pi/5))
+
+The data is held split into real and imaginary rows (float64) and every pass after
+the first runs its butterflies over k with unit stride and per-pass twiddle tables,
+so the compiler vectorises them (AVX2: four butterflies per instruction) where the
+passes are long enough; indices are cast to unsigned so that Numba emits no
 negative-index wrap, which would block the vectoriser. The plan is one float64
 array, so a kernel call unboxes one argument for it.
 """
@@ -78,17 +93,13 @@ def _views(plan):
     return rev, tw, split, plan[o_work:size]
 
 
-def make_plan(n: int) -> np.ndarray:
-    """Plan for real transforms of length ``n``: one float64 array (one kernel argument).
-
-    It holds M = n/2, then ``rev`` (M/4 int64) the bit-reversed starts of the first pass's
-    groups, ``twiddle`` (6, T) the tables of the passes with h = 4, 16, ... (rows T_*; the
-    last radix-2 stage, if any, uses the W^k rows), ``split`` (2, M + 1) e^{-2 pi i k / n}
-    and ``work`` (4 M) the split-complex buffer (real, imaginary) and a staging pair for
-    ``irfft`` (``_views``).
+def _pow2_plan(n: int) -> np.ndarray:
+    """Plan of a power-of-two size (``make_plan``): M = n/2, then ``rev`` (M/4 int64) the
+    bit-reversed starts of the first pass's groups, ``twiddle`` (6, T) the tables of the passes
+    with h = 4, 16, ... (rows T_*; the last radix-2 stage, if any, uses the W^k rows), ``split``
+    (2, M + 1) e^{-2 pi i k / n} and ``work`` (4 M) the split-complex buffer (real, imaginary)
+    and a staging pair for ``irfft`` (``_views``).
     """
-    if n < 4 or n & (n - 1):
-        raise ValueError(f"FFT size must be a power of two >= 4, got {n}")
     m = n // 2
     bits = m.bit_length() - 1
     o_rev, o_tw, o_split, o_work, size, q, t = _layout(m)
@@ -243,14 +254,367 @@ def _cfft(src, src_step, src_im_offset, rev, tw, zr, zi):
         _radix2_pass(zr, zi, tw, off, h)
 
 
+# ---------------------------------------------------------------- mixed radix: M = 2^a 3^b 5^c
+
+C3 = np.sin(2 * np.pi / 3)  # radix-3 constant sin(2 pi/3)
+C5 = np.sqrt(5.0) / 4  # radix-5 constants: (cos(2 pi/5) - cos(4 pi/5)) / 2 ...
+S51 = np.sin(2 * np.pi / 5)  # ... sin(2 pi/5) ...
+S52 = np.sin(4 * np.pi / 5)  # ... and sin(4 pi/5)
+W16_RE = tuple(np.cos(2 * np.pi * np.arange(10) / 16))  # radix-16 twiddles W16^j, j = 0..9
+W16_IM = tuple(-np.sin(2 * np.pi * np.arange(10) / 16))
+
+
+def _smooth(m: int) -> bool:
+    """M = 2^a 3^b 5^c (M >= 1)."""
+    for p in (2, 3, 5):
+        while m > 1 and m % p == 0:
+            m //= p
+    return m == 1
+
+
+def _radices(m: int) -> list:
+    """The passes of a mixed-radix M, first to last: the first pass takes up to four factors 2
+    (radix 16, 4 or 2), the rest of the power of two follows in radix-2 passes, then the 3s and the
+    5s (the odd radices last, where h is longest, so their butterflies vectorise); an odd M starts
+    with a 3 or a 5."""
+    a = 0
+    while m % 2 == 0:
+        a += 1
+        m //= 2
+    r = [16] if a >= 4 else [4, 2] if a == 3 else [4] if a == 2 else [2] if a == 1 else []
+    r += [2] * max(a - 4, 0)
+    while m % 3 == 0:
+        r.append(3)
+        m //= 3
+    while m % 5 == 0:
+        r.append(5)
+        m //= 5
+    return r
+
+
+def _digit_reversed(seq: np.ndarray, radices: list) -> np.ndarray:
+    """DIT input order: the last pass combines the sub-DFTs of seq[r::p] (p = radices[-1]), r = 0..p-1."""
+    if len(radices) <= 1:
+        return seq
+    p = radices[-1]
+    return np.concatenate([_digit_reversed(seq[r::p], radices[:-1]) for r in range(p)])
+
+
+def _mixed_plan(n: int) -> np.ndarray:
+    """Plan of a mixed-radix size (``make_plan``): M, s, the s radices, ``split`` (2, M + 1), ``work``
+    (4 M), ``starts`` (M/p_1 int64: z index of each first-pass group) and per pass i >= 2 its twiddles
+    (2 (p_i - 1), h_i): rows 2(r-1), 2(r-1)+1 = Re, Im of W^{rk}, W = e^{-2 pi i / (p_i h_i)}."""
+    m = n // 2
+    radices = _radices(m)
+    s = len(radices)
+    q = m // radices[0]
+    sizes = []
+    h = radices[0]
+    for p in radices[1:]:
+        sizes.append(2 * (p - 1) * h)
+        h *= p
+    o_split = 2 + s
+    o_start = o_split + 2 * (m + 1) + 4 * m
+    plan = np.zeros(o_start + q + sum(sizes))
+    plan[0] = m
+    plan[1] = s
+    plan[2:2 + s] = radices
+    w = np.exp(-2j * np.pi * np.arange(m + 1) / n)
+    plan[o_split:o_split + 2 * (m + 1)] = np.concatenate([w.real, w.imag])
+    order = _digit_reversed(np.arange(m, dtype=np.int64), radices)
+    plan[o_start:o_start + q].view(np.int64)[:] = order[::radices[0]]
+    o = o_start + q
+    h = radices[0]
+    for p in radices[1:]:
+        w = np.exp(-2j * np.pi * np.outer(np.arange(1, p), np.arange(h)) / (p * h))
+        plan[o:o + 2 * (p - 1) * h] = np.stack([w.real, w.imag], axis=1).ravel()
+        o += 2 * (p - 1) * h
+        h *= p
+    return plan
+
+
+@kernel(fastmath=True, inline="always")
+def _cmul(ar, ai, wr, wi):
+    """(ar + i ai)(wr + i wi)."""
+    return ar * wr - ai * wi, ar * wi + ai * wr
+
+
+@kernel(fastmath=True, inline="always")
+def _dft2(a0r, a0i, a1r, a1i):
+    """X0 = a0 + a1, X1 = a0 - a1."""
+    return a0r + a1r, a0i + a1i, a0r - a1r, a0i - a1i
+
+
+@kernel(fastmath=True, inline="always")
+def _dft3(a0r, a0i, a1r, a1i, a2r, a2i):
+    """X0 = a0 + s, X1,2 = (a0 - s/2) -+ i sin(2 pi/3) d with s = a1 + a2, d = a1 - a2."""
+    sr = a1r + a2r
+    si = a1i + a2i
+    dr = C3 * (a1r - a2r)
+    di = C3 * (a1i - a2i)
+    mr = a0r - 0.5 * sr
+    mi = a0i - 0.5 * si
+    return a0r + sr, a0i + si, mr + di, mi - dr, mr - di, mi + dr
+
+
+@kernel(fastmath=True, inline="always")
+def _dft4(a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i):
+    """X0,2 = (a0 + a2) +- (a1 + a3), X1,3 = (a0 - a2) -+ i (a1 - a3)."""
+    s02r = a0r + a2r
+    s02i = a0i + a2i
+    d02r = a0r - a2r
+    d02i = a0i - a2i
+    s13r = a1r + a3r
+    s13i = a1i + a3i
+    d13r = a1r - a3r
+    d13i = a1i - a3i
+    return (s02r + s13r, s02i + s13i, d02r + d13i, d02i - d13r,
+            s02r - s13r, s02i - s13i, d02r - d13i, d02i + d13r)
+
+
+@kernel(fastmath=True, inline="always")
+def _dft5(a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i, a4r, a4i):
+    """With t1,2 = a1 + a4, a2 + a3, t3,4 = a1 - a4, a2 - a3, t5 = t1 + t2:
+    X0 = a0 + t5, b = a0 - t5/4, c = (sqrt 5 / 4)(t1 - t2), u = s1 t3 + s2 t4, v = s2 t3 - s1 t4,
+    X1,4 = (b + c) -+ i u, X2,3 = (b - c) -+ i v  (s1,2 = sin(2 pi/5), sin(4 pi/5))."""
+    t1r = a1r + a4r
+    t1i = a1i + a4i
+    t2r = a2r + a3r
+    t2i = a2i + a3i
+    t3r = a1r - a4r
+    t3i = a1i - a4i
+    t4r = a2r - a3r
+    t4i = a2i - a3i
+    t5r = t1r + t2r
+    t5i = t1i + t2i
+    br = a0r - 0.25 * t5r
+    bi = a0i - 0.25 * t5i
+    cr = C5 * (t1r - t2r)
+    ci = C5 * (t1i - t2i)
+    ur = S51 * t3r + S52 * t4r
+    ui = S51 * t3i + S52 * t4i
+    vr = S52 * t3r - S51 * t4r
+    vi = S52 * t3i - S51 * t4i
+    sar = br + cr
+    sai = bi + ci
+    sbr = br - cr
+    sbi = bi - ci
+    return (a0r + t5r, a0i + t5i, sar + ui, sai - ur, sbr + vi, sbi - vr,
+            sbr - vi, sbi + vr, sar - ui, sai + ur)
+
+
 @kernel(fastmath=True)
-def rfft(plan, x, X):
-    """X[0..n/2] = sum_t x[t] e^{-2 pi i k t / n} (numpy's rfft)."""
-    rev, tw, split, work = _views(plan)
-    m = split.shape[1] - 1
-    zr = work[0:m]
-    zi = work[m:2 * m]
-    _cfft(x, 2, 1, rev, tw, zr, zi)
+def _first_pass_mixed(src, src_step, src_im_offset, starts, p, zr, zi):
+    """The first pass (h = 1): group g of z holds the p-point DFT of z[s], z[s + M/p], ..., s = starts[g],
+    read straight from the natural-order input z[j] = src[j step] + i src[j step + im_offset]."""
+    m = zr.shape[0]
+    q = m // p
+    d = q * src_step
+    u = src_im_offset
+    if p == 16:
+        for g in range(q):
+            j = starts[g] * src_step
+            # y_n = z[s + n M/16], n = n2 + 4 n1: column DFTs C_n2[k1] = DFT_4 over n1 of y[n2 + 4 n1],
+            # then X[k1 + 4 k2] = DFT_4 over n2 of W16^(n2 k1) C_n2[k1]
+            c0 = _dft4(src[np.uint64(j)], src[np.uint64(j + u)],
+                       src[np.uint64(j + 4 * d)], src[np.uint64(j + 4 * d + u)],
+                       src[np.uint64(j + 8 * d)], src[np.uint64(j + 8 * d + u)],
+                       src[np.uint64(j + 12 * d)], src[np.uint64(j + 12 * d + u)])
+            c1 = _dft4(src[np.uint64(j + d)], src[np.uint64(j + d + u)],
+                       src[np.uint64(j + 5 * d)], src[np.uint64(j + 5 * d + u)],
+                       src[np.uint64(j + 9 * d)], src[np.uint64(j + 9 * d + u)],
+                       src[np.uint64(j + 13 * d)], src[np.uint64(j + 13 * d + u)])
+            c2 = _dft4(src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)],
+                       src[np.uint64(j + 6 * d)], src[np.uint64(j + 6 * d + u)],
+                       src[np.uint64(j + 10 * d)], src[np.uint64(j + 10 * d + u)],
+                       src[np.uint64(j + 14 * d)], src[np.uint64(j + 14 * d + u)])
+            c3 = _dft4(src[np.uint64(j + 3 * d)], src[np.uint64(j + 3 * d + u)],
+                       src[np.uint64(j + 7 * d)], src[np.uint64(j + 7 * d + u)],
+                       src[np.uint64(j + 11 * d)], src[np.uint64(j + 11 * d + u)],
+                       src[np.uint64(j + 15 * d)], src[np.uint64(j + 15 * d + u)])
+            o = 16 * g
+            for k1 in range(4):
+                b1r, b1i = _cmul(c1[2 * k1], c1[2 * k1 + 1], W16_RE[k1], W16_IM[k1])
+                b2r, b2i = _cmul(c2[2 * k1], c2[2 * k1 + 1], W16_RE[2 * k1], W16_IM[2 * k1])
+                b3r, b3i = _cmul(c3[2 * k1], c3[2 * k1 + 1], W16_RE[3 * k1], W16_IM[3 * k1])
+                y = _dft4(c0[2 * k1], c0[2 * k1 + 1], b1r, b1i, b2r, b2i, b3r, b3i)
+                for k2 in range(4):
+                    zr[np.uint64(o + k1 + 4 * k2)] = y[2 * k2]
+                    zi[np.uint64(o + k1 + 4 * k2)] = y[2 * k2 + 1]
+    elif p == 4:
+        for g in range(q):
+            j = starts[g] * src_step
+            x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i = _dft4(
+                src[np.uint64(j)], src[np.uint64(j + u)], src[np.uint64(j + d)], src[np.uint64(j + d + u)],
+                src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)],
+                src[np.uint64(j + 3 * d)], src[np.uint64(j + 3 * d + u)])
+            o = np.uint64(4 * g)
+            zr[o] = x0r
+            zi[o] = x0i
+            zr[o + np.uint64(1)] = x1r
+            zi[o + np.uint64(1)] = x1i
+            zr[o + np.uint64(2)] = x2r
+            zi[o + np.uint64(2)] = x2i
+            zr[o + np.uint64(3)] = x3r
+            zi[o + np.uint64(3)] = x3i
+    elif p == 2:
+        for g in range(q):
+            j = starts[g] * src_step
+            x0r, x0i, x1r, x1i = _dft2(src[np.uint64(j)], src[np.uint64(j + u)],
+                                       src[np.uint64(j + d)], src[np.uint64(j + d + u)])
+            o = np.uint64(2 * g)
+            zr[o] = x0r
+            zi[o] = x0i
+            zr[o + np.uint64(1)] = x1r
+            zi[o + np.uint64(1)] = x1i
+    elif p == 3:
+        for g in range(q):
+            j = starts[g] * src_step
+            x0r, x0i, x1r, x1i, x2r, x2i = _dft3(
+                src[np.uint64(j)], src[np.uint64(j + u)], src[np.uint64(j + d)], src[np.uint64(j + d + u)],
+                src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)])
+            o = np.uint64(3 * g)
+            zr[o] = x0r
+            zi[o] = x0i
+            zr[o + np.uint64(1)] = x1r
+            zi[o + np.uint64(1)] = x1i
+            zr[o + np.uint64(2)] = x2r
+            zi[o + np.uint64(2)] = x2i
+    else:
+        for g in range(q):
+            j = starts[g] * src_step
+            x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i, x4r, x4i = _dft5(
+                src[np.uint64(j)], src[np.uint64(j + u)], src[np.uint64(j + d)], src[np.uint64(j + d + u)],
+                src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)],
+                src[np.uint64(j + 3 * d)], src[np.uint64(j + 3 * d + u)],
+                src[np.uint64(j + 4 * d)], src[np.uint64(j + 4 * d + u)])
+            o = np.uint64(5 * g)
+            zr[o] = x0r
+            zi[o] = x0i
+            zr[o + np.uint64(1)] = x1r
+            zi[o + np.uint64(1)] = x1i
+            zr[o + np.uint64(2)] = x2r
+            zi[o + np.uint64(2)] = x2i
+            zr[o + np.uint64(3)] = x3r
+            zi[o + np.uint64(3)] = x3i
+            zr[o + np.uint64(4)] = x4r
+            zi[o + np.uint64(4)] = x4i
+
+
+@kernel(fastmath=True)
+def _pass2(zr, zi, tw, h):
+    """Radix-2 DIT pass: z[k], z[k + h] <- DFT_2(F_0[k], W^k F_1[k]) in each block of 2h."""
+    m = zr.shape[0]
+    for base in range(0, m, 2 * h):
+        for k0 in range(h):
+            k = np.uint64(k0)
+            i0 = np.uint64(base + k0)
+            i1 = np.uint64(base + k0 + h)
+            a1r, a1i = _cmul(zr[i1], zi[i1], tw[0, k], tw[1, k])
+            zr[i0], zi[i0], zr[i1], zi[i1] = _dft2(zr[i0], zi[i0], a1r, a1i)
+
+
+@kernel(fastmath=True)
+def _pass3(zr, zi, tw, h):
+    """Radix-3 DIT pass: z[k + q h] <- DFT_3(F_0[k], W^k F_1[k], W^2k F_2[k]) in each block of 3h.
+
+    The rows of a block are taken as views, so the compiler's runtime overlap checks are per block
+    and its vector loop already pays from h ~ 20-28 (on the whole rows: h >= 40)."""
+    m = zr.shape[0]
+    for base in range(0, m, 3 * h):
+        r0 = zr[base:base + h]
+        r1 = zr[base + h:base + 2 * h]
+        r2 = zr[base + 2 * h:base + 3 * h]
+        j0 = zi[base:base + h]
+        j1 = zi[base + h:base + 2 * h]
+        j2 = zi[base + 2 * h:base + 3 * h]
+        for k0 in range(h):
+            k = np.uint64(k0)
+            a1r, a1i = _cmul(r1[k], j1[k], tw[0, k], tw[1, k])
+            a2r, a2i = _cmul(r2[k], j2[k], tw[2, k], tw[3, k])
+            r0[k], j0[k], r1[k], j1[k], r2[k], j2[k] = _dft3(r0[k], j0[k], a1r, a1i, a2r, a2i)
+
+
+@kernel(fastmath=True)
+def _pass5(zr, zi, tw, h):
+    """Radix-5 DIT pass: z[k + q h] <- DFT_5(F_r[k] W^rk, r = 0..4) in each block of 5h (rows as views,
+    as in ``_pass3``)."""
+    m = zr.shape[0]
+    for base in range(0, m, 5 * h):
+        r0 = zr[base:base + h]
+        r1 = zr[base + h:base + 2 * h]
+        r2 = zr[base + 2 * h:base + 3 * h]
+        r3 = zr[base + 3 * h:base + 4 * h]
+        r4 = zr[base + 4 * h:base + 5 * h]
+        j0 = zi[base:base + h]
+        j1 = zi[base + h:base + 2 * h]
+        j2 = zi[base + 2 * h:base + 3 * h]
+        j3 = zi[base + 3 * h:base + 4 * h]
+        j4 = zi[base + 4 * h:base + 5 * h]
+        for k0 in range(h):
+            k = np.uint64(k0)
+            a1r, a1i = _cmul(r1[k], j1[k], tw[0, k], tw[1, k])
+            a2r, a2i = _cmul(r2[k], j2[k], tw[2, k], tw[3, k])
+            a3r, a3i = _cmul(r3[k], j3[k], tw[4, k], tw[5, k])
+            a4r, a4i = _cmul(r4[k], j4[k], tw[6, k], tw[7, k])
+            r0[k], j0[k], r1[k], j1[k], r2[k], j2[k], r3[k], j3[k], r4[k], j4[k] = _dft5(
+                r0[k], j0[k], a1r, a1i, a2r, a2i, a3r, a3i, a4r, a4i)
+
+
+@kernel(fastmath=True)
+def _cfft_mixed(plan, src, src_step, src_im_offset, zr, zi):
+    """zr + i zi = forward complex FFT of the strided input, passes p_1 .. p_s of a mixed-radix plan."""
+    m = zr.shape[0]
+    s = int(plan[1])
+    p = int(plan[2])
+    o = 2 + s + 2 * (m + 1) + 4 * m
+    q = m // p
+    _first_pass_mixed(src, src_step, src_im_offset, plan[o:o + q].view(np.int64), p, zr, zi)
+    o += q
+    h = p
+    for i in range(1, s):
+        p = int(plan[2 + i])
+        size = 2 * (p - 1) * h
+        tw = plan[o:o + size].reshape((2 * (p - 1), h))
+        if p == 2:
+            _pass2(zr, zi, tw, h)
+        elif p == 3:
+            _pass3(zr, zi, tw, h)
+        else:
+            _pass5(zr, zi, tw, h)
+        o += size
+        h *= p
+
+
+# ---------------------------------------------------------------- both kinds of plan
+
+
+def make_plan(n: int) -> np.ndarray:
+    """Plan for real transforms of length ``n`` = 2 M, M = 2^a 3^b 5^c: one float64 array (one
+    kernel argument); a power-of-two M gets the radix-4 plan (``_pow2_plan``), any other the
+    mixed-radix plan (``_mixed_plan``)."""
+    n = int(n)
+    if n < 4 or n % 2 or not _smooth(n // 2):
+        raise ValueError(f"FFT size must be n = 2 M >= 4 with M = 2^a 3^b 5^c (a power of two, 320, 960, ...), "
+                         f"got {n}")
+    m = n // 2
+    return _pow2_plan(n) if m & (m - 1) == 0 else _mixed_plan(n)
+
+
+@kernel
+def _mixed_views(plan):
+    """(split (2, M + 1), work (4 M,)) of a mixed-radix plan (``_mixed_plan``)."""
+    m = int(plan[0])
+    o = 2 + int(plan[1])
+    split = plan[o:o + 2 * (m + 1)].reshape((2, m + 1))
+    o += 2 * (m + 1)
+    return split, plan[o:o + 4 * m]
+
+
+@kernel(fastmath=True, inline="always")
+def _unpack(zr, zi, split, X):
+    """X[k] from Z = FFT_M(z): the even/odd split of the module docstring."""
+    m = zr.shape[0]
     X[0] = complex(zr[0] + zi[0], 0.0)
     X[m] = complex(zr[0] - zi[0], 0.0)
     wr = split[0]
@@ -270,16 +634,10 @@ def rfft(plan, x, X):
         X[k] = complex(er + wr[k] * odr - wi[k] * odi, ei + wr[k] * odi + wi[k] * odr)
 
 
-@kernel(fastmath=True)
-def irfft(plan, X, x):
-    """x[t] = (1/n) sum_k X[k] e^{2 pi i k t / n} over the Hermitian spectrum (numpy's irfft)."""
-    rev, tw, split, work = _views(plan)
-    m = split.shape[1] - 1
-    zr = work[0:m]
-    zi = work[m:2 * m]
-    stage = work[2 * m:4 * m]
-    tr = stage[0:m]
-    ti = stage[m:2 * m]
+@kernel(fastmath=True, inline="always")
+def _pack(X, split, tr, ti):
+    """tr + i ti = conj(z), z = even + i odd recovered from the half spectrum X."""
+    m = tr.shape[0]
     wr = split[0]
     wi = split[1]
     for k0 in range(m):
@@ -300,9 +658,50 @@ def irfft(plan, X, x):
         odi = di * wr[k] - dr * wi[k]
         tr[k] = er - odi
         ti[k] = -(ei + odr)
-    _cfft(stage, 1, m, rev, tw, zr, zi)
+
+
+@kernel(fastmath=True, inline="always")
+def _interleave(zr, zi, x):
+    """x[2j], x[2j + 1] = Re, -Im of the conjugated FFT, divided by n / 2 = M (irfft's last step)."""
+    m = zr.shape[0]
     scale = 1.0 / m
     for i0 in range(m):
         i = np.uint64(i0)
         x[np.uint64(2 * i0)] = zr[i] * scale
         x[np.uint64(2 * i0 + 1)] = -zi[i] * scale
+
+
+@kernel(fastmath=True)
+def rfft(plan, x, X):
+    """X[0..n/2] = sum_t x[t] e^{-2 pi i k t / n} (numpy's rfft)."""
+    m = int(plan[0])
+    if m & (m - 1) == 0:
+        rev, tw, split, work = _views(plan)
+        zr = work[0:m]
+        zi = work[m:2 * m]
+        _cfft(x, 2, 1, rev, tw, zr, zi)
+    else:
+        split, work = _mixed_views(plan)
+        zr = work[0:m]
+        zi = work[m:2 * m]
+        _cfft_mixed(plan, x, 2, 1, zr, zi)
+    _unpack(zr, zi, split, X)
+
+
+@kernel(fastmath=True)
+def irfft(plan, X, x):
+    """x[t] = (1/n) sum_k X[k] e^{2 pi i k t / n} over the Hermitian spectrum (numpy's irfft)."""
+    m = int(plan[0])
+    if m & (m - 1) == 0:
+        rev, tw, split, work = _views(plan)
+        zr = work[0:m]
+        zi = work[m:2 * m]
+        _pack(X, split, work[2 * m:3 * m], work[3 * m:4 * m])
+        _cfft(work[2 * m:4 * m], 1, m, rev, tw, zr, zi)
+    else:
+        split, work = _mixed_views(plan)
+        zr = work[0:m]
+        zi = work[m:2 * m]
+        _pack(X, split, work[2 * m:3 * m], work[3 * m:4 * m])
+        _cfft_mixed(plan, work[2 * m:4 * m], 1, m, zr, zi)
+    _interleave(zr, zi, x)
