@@ -18,10 +18,13 @@ alike), p50s divided by it compare across runs (``bench`` stability).
 
 Concurrency. N sessions (1, 2, 4, ... 64), each its own ``Pipeline`` on a
 ``ThreadPoolExecutor`` worker, process their frames as fast as they can;
-frames/s in total and per busy core. The kernels release the GIL, so two
-threads on two idle cores come close to twice one; a pure-Python control
-workload (which holds the GIL) is measured the same way to show what no
-scaling looks like.
+frames/s in total and per busy core, and the CPU time the workers spent per
+frame (``time.thread_time``), whose sessions per core (10 ms / CPU time)
+hold on a host where other processes take part of the cores. The kernels
+release the GIL, so two threads on two idle cores come close to twice one; a
+pure-Python control workload (which holds the GIL) is measured the same way
+to show what no scaling looks like. Each workload runs once before its clock
+starts, so no row times a compilation.
 
 Cold start. A fresh interpreter imports audio3a, builds a default
 ``Pipeline`` and processes one frame; timed with an empty Numba cache
@@ -440,6 +443,7 @@ def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.
     rows = []
 
     def measure(n, make, step, frames_per_step=1):
+        step(make(), 0)  # compiled (or loaded from the cache) before the clock starts
         states = [make() for _ in range(n)]
         barrier = threading.Barrier(n + 1)
         deadline = [0.0]
@@ -450,23 +454,28 @@ def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.
             m = mic.shape[0]
             done, i = 0, 0
             clock = time.perf_counter
+            cpu0 = time.thread_time()
             while clock() < end:
                 step(s, i % m)
                 i += 1
                 done += frames_per_step
-            return done
+            return done, time.thread_time() - cpu0
 
         with ThreadPoolExecutor(max_workers=n) as ex:
             futs = [ex.submit(work, s) for s in states]
             t0 = time.perf_counter()
             deadline[0] = t0 + seconds
             barrier.wait()
-            done = sum(f.result() for f in futs)
+            results = [f.result() for f in futs]
             wall = time.perf_counter() - t0
+        done = sum(r[0] for r in results)
+        cpu_s = sum(r[1] for r in results)
         fps = done / wall
+        cpu_us = 1e6 * cpu_s / done if done else float("nan")
         return {"frames": done, "wall_s": wall, "frames_per_s": fps,
                 "frames_per_s_per_core": fps / min(n, cores),
-                "realtime_sessions": fps * FRAME_S}
+                "realtime_sessions": fps * FRAME_S, "cpu_us_per_frame": cpu_us,
+                "sessions_per_core_cpu": FRAME_S * 1e6 / cpu_us if cpu_us > 0 else float("nan")}
 
     probe = Pipeline(sample_rate)
     if probe._render_stages:
@@ -596,7 +605,8 @@ RATIO_COLUMNS = [("rate", "rate Hz"), ("audio3a", "audio3a"), ("peer", "peer"),
                  ("audio3a_p99_us", "audio3a p99 µs"), ("peer_p99_us", "peer p99 µs"), ("ratio_p99", "p99 ratio")]
 CONCURRENCY_COLUMNS = [("workload", "workload"), ("threads", "threads"), ("frames_per_s", "frames/s"),
                        ("frames_per_s_per_core", "frames/s per busy core"),
-                       ("realtime_sessions", "real-time sessions"), ("wall_s", "wall s")]
+                       ("realtime_sessions", "real-time sessions"), ("cpu_us_per_frame", "CPU µs/frame"),
+                       ("sessions_per_core_cpu", "sessions per core (CPU time)"), ("wall_s", "wall s")]
 COLD_COLUMNS = [("cache", "Numba cache"), ("import_s", "import s"), ("pipeline_s", "Pipeline() s"),
                 ("first_frame_s", "1st frame s"), ("to_first_frame_s", "import→1st frame s"),
                 ("process_wall_s", "process wall s"), ("stages", "stages")]

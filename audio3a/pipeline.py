@@ -13,10 +13,12 @@ pipeline knows a stage only through the protocol in ``audio3a.stage``.
 Frames are validated once at the boundary (length, channels, dtype, NaN/Inf)
 and given back in the caller's dtype (int16 stays int16). A contiguous
 float32 frame goes to the first stage as is, which checks its samples in the
-same kernel call as its work (``Stage._process_checked``). One
-``Pipeline`` per call session: its methods take a lock (``process`` once for
-both frames), so a render thread and a capture thread may share it, and many
-pipelines run in parallel on threads because the kernels release the GIL.
+same kernel call as its work (``Stage._process_checked``).
+
+Threads. One ``Pipeline`` per call session; sessions share nothing, so many
+run in parallel on threads (every kernel, the VAD's included, releases the
+GIL). Every method takes the session's lock (``process`` once for both
+frames), so a render thread and a capture thread may share a session.
 """
 import importlib
 import threading

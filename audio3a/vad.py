@@ -4,8 +4,12 @@ Two detectors behind one ``Vad`` class:
 
 * ``webrtc``: the GMM detector of WebRTC (``webrtcvad``), for 10/20/30 ms
   frames at 8, 16, 32 or 48 kHz. It works on int16, so float frames are
-  rounded into a preallocated int16 buffer and handed over as a byte view
-  (no copy of the samples, no array allocated per frame). ``aggressiveness`` is its mode 0..3:
+  rounded into a preallocated int16 buffer, and the kernel ``vad_frame``
+  calls webrtcvad's C function ``WebRtcVad_Process`` on it directly, by
+  address (``webrtc_process``), on the detector instance that a
+  ``webrtcvad.Vad`` created and owns: conversion, detection and hangover are
+  one call that releases the GIL (webrtcvad's own ``is_speech`` holds it),
+  and a stage can run them inside its own kernel. ``aggressiveness`` is its mode 0..3:
   higher says "speech" less often. At 48 kHz the frame is first decimated
   to 16 kHz by an 11-tap FIR low-pass (webrtcvad only looks below 4 kHz, so
   only 12-20 kHz must be kept from folding there): webrtcvad's own 48 kHz
@@ -22,10 +26,15 @@ for ``hangover_ms``, so word endings and short stops are not cut.
 Note that webrtcvad calls much non-stationary noise (clatter, babble) speech;
 users that must not be fooled by it (the AGC) add their own SNR checks.
 """
+import ctypes
 from dataclasses import dataclass
 
+import _webrtcvad
 import numpy as np
 import webrtcvad
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from ._jit import kernel
 from .errors import FrameError
@@ -41,6 +50,46 @@ DECIMATION_TAPS = 11
 NOISE_RISE_DB_PER_S = 3.0   # energy detector: how fast the noise floor may creep up
 ENERGY_MIN_DBFS = -75.0     # energy detector: quieter frames are never speech
 _EPS = 1e-12
+
+# Vad._ints: the webrtcvad call's operands, then the hangover state
+(I_PROCESS, I_INSTANCE, I_WEBRTC_RATE, I_FACTOR, I_WEBRTC, I_HANGOVER_FRAMES,
+ I_HANG, I_RAW, I_SPEECH, I_FRAMES, I_SPEECH_FRAMES) = range(11)
+I_SIZE = 11
+# Vad._floats: the energy detector's noise floor and constants, then the decimator's taps and history
+F_NOISE_DB, F_RISE_DB, F_SNR_DB, F_TAPS = range(4)
+F_HIST = F_TAPS + DECIMATION_TAPS
+F_SIZE = F_HIST + DECIMATION_TAPS - 1
+
+# ``int WebRtcVad_Process(VadInst *inst, int fs, const int16_t *frame, size_t frame_length)``
+# (older builds: ``int frame_length``; the value goes in the same register either way),
+# exported by webrtcvad's extension module; 1 speech, 0 not, -1 for a rate/length it does not take
+_WEBRTC_PROCESS = ctypes.cast(ctypes.CDLL(_webrtcvad.__file__).WebRtcVad_Process, ctypes.c_void_p).value
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+
+
+def webrtc_instance(detector: webrtcvad.Vad) -> int:
+    """Address of the C detector (``VadInst``) inside a ``webrtcvad.Vad`` (the capsule it keeps
+    as ``_vad``); valid while the ``webrtcvad.Vad`` lives."""
+    return _capsule_pointer(detector._vad, b"WebRtcVadPtr")
+
+
+@intrinsic
+def webrtc_process(typingctx, fn, instance, fs, frame, n):
+    """``fn(instance, fs, frame, n)`` for the C function at address ``fn`` with the signature of
+    ``WebRtcVad_Process``; every operand an int64 (pointers as addresses)."""
+    sig = types.int64(types.int64, types.int64, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fnty = ir.FunctionType(i32, [ir.IntType(8).as_pointer(), i32, ir.IntType(16).as_pointer(), i64])
+        f = builder.inttoptr(args[0], fnty.as_pointer())
+        r = builder.call(f, [builder.inttoptr(args[1], ir.IntType(8).as_pointer()), builder.trunc(args[2], i32),
+                             builder.inttoptr(args[3], ir.IntType(16).as_pointer()), args[4]])
+        return builder.sext(r, i64)
+
+    return sig, codegen
 
 
 @kernel
@@ -97,6 +146,41 @@ def decimate_to_int16(x, taps, hist, factor, out):
         hist[i] = x[n - nh + i]
 
 
+@kernel
+def vad_frame(x, ints, floats, pcm):
+    """One frame's decision with hangover; ``ints`` / ``floats`` laid out by the ``I_*`` / ``F_*``
+    offsets, ``pcm`` the int16 buffer webrtcvad reads.
+
+    webrtc: x rounded (or low-passed and decimated) to int16, then ``WebRtcVad_Process``;
+    energy: ``energy_vad_frame``. Hangover: after a raw "speech" the decision stays
+    "speech" for ``hangover_frames`` more frames.
+    """
+    if ints[I_WEBRTC]:
+        factor = ints[I_FACTOR]
+        if factor > 1:
+            decimate_to_int16(x, floats[F_TAPS:F_HIST], floats[F_HIST:F_SIZE], factor, pcm)
+        else:
+            float_to_int16(x, pcm)
+        raw = webrtc_process(ints[I_PROCESS], ints[I_INSTANCE], ints[I_WEBRTC_RATE],
+                             np.int64(pcm.ctypes.data), pcm.shape[0]) == 1
+    else:
+        raw = energy_vad_frame(x, floats[F_NOISE_DB:F_NOISE_DB + 1], floats[F_RISE_DB], floats[F_SNR_DB],
+                               ENERGY_MIN_DBFS)
+    if raw:
+        ints[I_HANG] = ints[I_HANGOVER_FRAMES]
+        speech = True
+    elif ints[I_HANG] > 0:
+        ints[I_HANG] -= 1
+        speech = True
+    else:
+        speech = False
+    ints[I_RAW] = raw
+    ints[I_SPEECH] = speech
+    ints[I_FRAMES] += 1
+    ints[I_SPEECH_FRAMES] += speech
+    return speech
+
+
 @dataclass(frozen=True)
 class VadConfig:
     """VAD settings.
@@ -147,6 +231,7 @@ class Vad:
 
     ``is_speech(frame)`` takes ``frame_len = sample_rate * frame_ms // 1000``
     samples (int16, float32 or float64) and returns the decision with hangover.
+    One detector's state: call it from one thread at a time.
     """
 
     def __init__(self, sample_rate: int = 16000, config: VadConfig = VadConfig(), frame_ms: int = 10):
@@ -173,75 +258,58 @@ class Vad:
                 f"{'/'.join(map(str, WEBRTC_RATES))} Hz and 10/20/30 ms frames; use backend='auto' or 'energy'"
             )
         self.backend = "webrtc" if webrtc_ok and config.backend != "energy" else "energy"
-        self.hangover_frames = int(round(config.hangover_ms / self.frame_ms))
-        self._factor = DECIMATE_FROM_48K if self.sample_rate == 48000 and self.backend == "webrtc" else 1
-        self._webrtc_rate = self.sample_rate // self._factor
-        self._pcm = np.zeros(self.frame_len // self._factor, np.int16)
-        self._pcm_bytes = memoryview(self._pcm).cast("B")
-        self._taps = lowpass_taps(DECIMATION_TAPS, 8000.0 / 48000.0)
-        self._fir_hist = np.zeros(DECIMATION_TAPS - 1, np.float64)
-        self._noise_db = np.zeros(1, np.float64)
-        self._rise_db = NOISE_RISE_DB_PER_S * self.frame_ms / 1000.0
-        self._webrtc = webrtcvad.Vad(config.aggressiveness) if self.backend == "webrtc" else None
+        factor = DECIMATE_FROM_48K if self.sample_rate == 48000 and self.backend == "webrtc" else 1
+        self._pcm = np.zeros(self.frame_len // factor, np.int16)
+        self._x = np.zeros(self.frame_len, np.float32)  # int16 frames converted into this
+        self._ints = np.zeros(I_SIZE, np.int64)
+        self._ints[I_PROCESS] = _WEBRTC_PROCESS
+        self._ints[I_WEBRTC_RATE] = self.sample_rate // factor
+        self._ints[I_FACTOR] = factor
+        self._ints[I_WEBRTC] = self.backend == "webrtc"
+        self._ints[I_HANGOVER_FRAMES] = self.hangover_frames = int(round(config.hangover_ms / self.frame_ms))
+        self._floats = np.zeros(F_SIZE, np.float64)
+        self._floats[F_RISE_DB] = NOISE_RISE_DB_PER_S * self.frame_ms / 1000.0
+        self._floats[F_SNR_DB] = config.energy_snr_db
+        self._floats[F_TAPS:F_HIST] = lowpass_taps(DECIMATION_TAPS, 8000.0 / 48000.0)
+        self._webrtc = None
         self.reset()
 
     def reset(self) -> None:
         """Forget everything: hangover, counters, noise floor, webrtcvad's adaptive models."""
-        if self._webrtc is not None:
+        if self.backend == "webrtc":
+            # a new detector (webrtcvad's state at creation); this object owns it, the kernel borrows it
             self._webrtc = webrtcvad.Vad(self.config.aggressiveness)
-        self._noise_db[0] = 0.0
-        self._fir_hist[:] = 0.0
-        self._hang = 0
-        self.raw_speech = False
-        self.speech = False
-        self._frames = 0
-        self._speech_frames = 0
+            self._ints[I_INSTANCE] = webrtc_instance(self._webrtc)
+        self._floats[F_NOISE_DB] = 0.0
+        self._floats[F_HIST:] = 0.0
+        self._ints[I_HANG:] = 0
+
+    @property
+    def raw_speech(self) -> bool:
+        """The last frame's decision before the hangover."""
+        return bool(self._ints[I_RAW])
+
+    @property
+    def speech(self) -> bool:
+        """The last frame's decision (with hangover)."""
+        return bool(self._ints[I_SPEECH])
 
     def is_speech(self, frame) -> bool:
         """Validate one frame and return the decision (with hangover)."""
-        x = np.asarray(frame) if frame is not None else None
-        if x is not None and x.dtype == np.int16 and x.ndim == 1 and x.shape[0] == self.frame_len:
-            if self.backend == "webrtc" and self._factor == 1:
-                self._pcm[:] = x
-                return self._decide_pcm()
-        return self.decide(as_float_frame(frame, self.frame_len, "VAD frame"))
+        return self.decide(as_float_frame(frame, self.frame_len, "VAD frame", self._x))
 
     def decide(self, x: np.ndarray) -> bool:
         """``is_speech`` without validation, for stages that validated ``x`` already.
 
         ``x`` must be a contiguous float32 array of ``frame_len`` finite samples.
         """
-        if self.backend == "webrtc":
-            if self._factor > 1:
-                decimate_to_int16(x, self._taps, self._fir_hist, self._factor, self._pcm)
-            else:
-                float_to_int16(x, self._pcm)
-            return self._decide_pcm()
-        raw = energy_vad_frame(x, self._noise_db, self._rise_db, self.config.energy_snr_db, ENERGY_MIN_DBFS)
-        return self._hangover(raw)
-
-    def _decide_pcm(self) -> bool:
-        raw = self._webrtc.is_speech(self._pcm_bytes, self._webrtc_rate, self._pcm.shape[0])
-        return self._hangover(raw)
-
-    def _hangover(self, raw: bool) -> bool:
-        self.raw_speech = bool(raw)
-        if raw:
-            self._hang = self.hangover_frames
-            self.speech = True
-        elif self._hang > 0:
-            self._hang -= 1
-            self.speech = True
-        else:
-            self.speech = False
-        self._frames += 1
-        self._speech_frames += self.speech
-        return self.speech
+        return vad_frame(x, self._ints, self._floats, self._pcm)
 
     @property
     def stats(self) -> VadStats:
-        noise = float(self._noise_db[0]) if self.backend == "energy" and self._frames else float("nan")
-        return VadStats(self.backend, self._frames, self._speech_frames, self.speech, noise)
+        frames = int(self._ints[I_FRAMES])
+        noise = float(self._floats[F_NOISE_DB]) if self.backend == "energy" and frames else float("nan")
+        return VadStats(self.backend, frames, int(self._ints[I_SPEECH_FRAMES]), self.speech, noise)
 
     def __repr__(self):
         return f"Vad(sample_rate={self.sample_rate}, frame_ms={self.frame_ms}, backend={self.backend!r})"

@@ -19,10 +19,11 @@ Per 10 ms frame:
 
 The stage adds no delay: ``latency_ms = 0``.
 
-Cost: one kernel call (``agc_frame``) after the VAD, on two arrays that hold
-all the state and all the constants. ``agc_frame`` compiles the kernels of
-``level``, ``gain`` and ``limiter`` into itself, and numba's on-disk cache only watches this file: after
-editing those, delete ``audio3a/agc/__pycache__`` (or touch this file).
+Cost: one kernel call per frame (``agc_vad_frame``: the VAD's ``vad_frame``, then
+``agc_frame``), which holds the GIL only for its dispatch; two arrays hold all the
+AGC's state and constants, two the VAD's. ``agc_vad_frame`` compiles the kernels of
+``audio3a.vad``, ``level``, ``gain`` and ``limiter`` into itself, and numba's on-disk cache only
+watches this file: after editing those, delete ``audio3a/agc/__pycache__`` (or touch this file).
 """
 from dataclasses import dataclass, field
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from .._jit import kernel
 from ..stage import Stage
-from ..vad import Vad, VadConfig
+from ..vad import I_RAW, Vad, VadConfig, vad_frame
 from . import gain as gn
 from . import level as lv
 from . import limiter as lim
@@ -43,7 +44,8 @@ ST_GAIN = ST_LEVEL + lv.LV_SIZE
 ST_LIMITER = ST_GAIN + gn.GN_SIZE
 ST_HIST = ST_LIMITER + 1
 ST_RING = ST_HIST + lv.N_BINS
-ST_SIZE = ST_RING + lv.HANG_FRAMES + lv.NOISE_BLOCKS
+ST_LIMITER_GAIN = ST_RING + lv.HANG_FRAMES + lv.NOISE_BLOCKS  # the limiter's smallest gain in the last frame
+ST_SIZE = ST_LIMITER_GAIN + 1
 # AutomaticGainControl._params: level forgetting factor, P.56 envelope coefficient, limiter
 # ceiling and release, then the gain's parameters (``gain.gain_params``)
 PA_LAM, PA_ENV_COEF, PA_CEILING, PA_RELEASE, PA_GAIN = range(5)
@@ -56,13 +58,26 @@ def agc_frame(x, vad_speech, vad_raw, state, params, y):
     limiter's smallest gain. ``state`` and ``params`` are laid out by the ``ST_*`` / ``PA_*`` offsets."""
     level_state = state[ST_LEVEL:ST_GAIN]
     gain_state = state[ST_GAIN:ST_LIMITER]
-    lv.update_level(x, vad_speech, level_state, state[ST_HIST:ST_RING], state[ST_RING:ST_SIZE],
+    lv.update_level(x, vad_speech, level_state, state[ST_HIST:ST_RING], state[ST_RING:ST_LIMITER_GAIN],
                     params[PA_LAM], params[PA_ENV_COEF])
     g_from = gain_state[gn.GN_APPLIED_DB]
     g_to = gn.update_gain(level_state, vad_raw, gain_state, params[PA_GAIN:PA_SIZE])
     gn.apply_gain(x, g_from, g_to, y)
     gain_state[gn.GN_APPLIED_DB] = g_to
-    return lim.limit(y, params[PA_CEILING], params[PA_RELEASE], state[ST_LIMITER:ST_HIST])
+    g_min = lim.limit(y, params[PA_CEILING], params[PA_RELEASE], state[ST_LIMITER:ST_HIST])
+    state[ST_LIMITER_GAIN] = g_min
+    return g_min
+
+
+@kernel
+def agc_vad_frame(x, far_talk, vad_ints, vad_floats, pcm, state, params, y):
+    """``vad.vad_frame`` on ``x`` (the VAD's arrays ``vad_ints``, ``vad_floats``, ``pcm``), then
+    ``agc_frame`` with its decisions, both taken as a pause when ``far_talk``."""
+    speech = vad_frame(x, vad_ints, vad_floats, pcm)
+    raw = vad_ints[I_RAW] != 0
+    if far_talk:  # residual echo is no near-end speech: a pause for level and gain
+        speech = raw = False
+    agc_frame(x, speech, raw, state, params, y)
 
 
 @dataclass(frozen=True)
@@ -143,18 +158,14 @@ class AutomaticGainControl(Stage):
         self.gain_state = self._state[ST_GAIN:ST_LIMITER]
         self.lim_state = self._state[ST_LIMITER:ST_HIST]
         self.level_hist = self._state[ST_HIST:ST_RING]
-        self.env_ring = self._state[ST_RING:]
-        self._limiter_gain = 1.0
+        self.env_ring = self._state[ST_RING:ST_LIMITER_GAIN]
         self._out = np.zeros(self.frame_len, np.float32)
-        self._decide = self.vad.decide  # looked up once per stage, not per frame
+        v = self.vad
+        self._args = (v._ints, v._floats, v._pcm, self._state, self._params, self._out)  # the kernel's fixed arguments
         self.reset()
 
     def _process(self, x: np.ndarray) -> np.ndarray:
-        speech = self._decide(x)
-        raw = self.vad.raw_speech
-        if self.far_talk:  # residual echo is no near-end speech: a pause for level and gain
-            speech = raw = False
-        self._limiter_gain = agc_frame(x, speech, raw, self._state, self._params, self._out)
+        agc_vad_frame(x, self.far_talk, *self._args)
         return self._out
 
     def reset(self) -> None:
@@ -163,7 +174,7 @@ class AutomaticGainControl(Stage):
         lv.reset_level_state(self.level_state, self.level_hist, self.env_ring)
         gn.reset_gain_state(self.gain_state, self._gain_params)
         self.lim_state[:] = 0.0
-        self._limiter_gain = 1.0
+        self._state[ST_LIMITER_GAIN] = 1.0
         self._out[:] = 0.0
 
     @property
@@ -177,5 +188,5 @@ class AutomaticGainControl(Stage):
             noise_floor_dbfs=float(ls[lv.LV_NOISE_DB]),
             vad_speech=bool(self.vad.speech),
             speech_active=bool(ls[lv.LV_ADMITTED]),
-            limiter_gain_db=float(20 * np.log10(max(self._limiter_gain, 1e-10))),
+            limiter_gain_db=float(20 * np.log10(max(self._state[ST_LIMITER_GAIN], 1e-10))),
         )

@@ -88,6 +88,21 @@ def test_int16_and_float_frames_decide_alike():
 
 
 @pytest.mark.corpus
+@pytest.mark.parametrize("aggressiveness", [0, 3])
+def test_kernel_decides_as_webrtcvad_itself(aggressiveness):
+    """vad_frame calls WebRtcVad_Process by address: the raw decisions are webrtcvad's own."""
+    import webrtcvad
+
+    x = levels.speaker("en_cmuarctic_aew_M", 16000)[:16000 * 4]
+    x = x + np.random.default_rng(2).standard_normal(x.size) * 0.003
+    pcm = np.round(np.clip(x, -1, 1) * 32767).astype(np.int16).reshape(-1, 160)
+    vad, ref = Vad(16000, VadConfig(aggressiveness=aggressiveness, hangover_ms=0)), webrtcvad.Vad(aggressiveness)
+    ours = [vad.is_speech(f) for f in pcm]
+    theirs = [ref.is_speech(f.tobytes(), 16000) for f in pcm]
+    assert ours == theirs and 0 < sum(ours) < len(ours)
+
+
+@pytest.mark.corpus
 def test_hangover_holds_speech_after_the_last_speech_frame():
     x = levels.speaker("en_cmuarctic_aew_M", 16000)
     raw = decisions(Vad(16000, VadConfig(hangover_ms=0)), x)
