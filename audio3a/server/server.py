@@ -23,23 +23,31 @@ later than the others, so each tick does half of the sessions' per-packet
 work instead of every session's on alternate ticks (at 16 sessions on
 RED, 16 APC4 encodes of ~0.13 ms each, all in the odd ticks before). With
 ``workers`` > 1 the per-session work (playout and 3A) is split over that
-many threads (the kernels release the GIL); the mix and the sends stay on
-the loop. (Measured offline at 16 sessions: no gain on
-2 cores, since about half of a session's tick is Python holding the GIL.)
+many threads (the kernels release the GIL), each thread getting its share of
+the sessions that play out this tick; the mix and the sends stay on the loop.
+The gain is bounded: at 16 sessions ~60 % of the tick's CPU is in kernels,
+the rest Python holding the GIL (so two threads at best take ~30 % off the
+tick), and only while a second core is free: the load generator and other
+jobs on a 2-core machine take it, and then the handoffs make the tick longer.
 A datagram is checked for size and against its sender's token bucket when it
-arrives (its arrival time kept for the jitter buffer); the rest of its handling
-waits for the start of the next tick, so a burst of packets from many clients
-costs tick work, not the lateness of a tick due in the middle of the burst.
-Work that is not the tick's is kept out of it: Python's garbage collector
-runs in the idle time before the next deadline (``IdleTimeGc``), spare
-sessions are built only when that idle time exceeds a build, the sessions'
-stats records are written a few per tick, the sessions' loss reports are
-spread over the report interval, and the clients' loss reports (a rate
-controller update each, 0.1-0.3 ms) are handled ``FEEDBACK_PER_TICK`` a
-tick. A session whose processing raises is closed (``session_errors``); the
-others go on. Tick lateness (wake-up time minus the deadline) and work
-time (the tick's own processing) are tracked;
-a tick that falls more than ``max_behind_ms`` behind is skipped (counted in
+arrives (its arrival time kept for the jitter buffer). The rest of its handling
+(RTP parse, FEC, decoding, the jitter buffer: ~50 us a datagram, ~0.8 ms a tick
+at 16 sessions) is done at once while the next deadline is more than
+``IDLE_MARGIN_MS`` away, and otherwise waits for the start of the next tick (as
+do the datagrams read from the socket then), so a burst of packets from many
+clients costs tick work, not the lateness of a tick due in the middle of the
+burst, and the tick itself only handles what came in since its slack ran out.
+Work that is not the tick's is kept out of it: the sessions' recordings are
+written to disk in the slack after the tick (``SessionRecorder.flush``),
+Python's garbage collector runs in the idle time before the next deadline
+(``IdleTimeGc``), spare sessions are built only when that idle time exceeds a
+build, the sessions' stats records are written a few per tick, the sessions'
+loss reports are spread over the report interval, and the clients' loss
+reports (a rate controller update each, 0.1-0.3 ms) are handled in the slack,
+``FEEDBACK_PER_TICK`` a tick when there is none. A session whose processing
+raises is closed (``session_errors``); the others go on. Tick lateness
+(wake-up time minus the deadline) and work time (the tick's own processing)
+are tracked; a tick that falls more than ``max_behind_ms`` behind is skipped (counted in
 ``dropped_frames``, one per session). A session that has been silent for
 ``idle_timeout_s`` is closed; one that said BYE is closed when its last
 frame has been played (or after ``drain_timeout_s``). On shutdown every
@@ -47,6 +55,7 @@ session plays out what it has buffered and its recording is closed.
 """
 import asyncio
 import gc
+import select
 import socket
 import time
 from collections import deque
@@ -68,6 +77,7 @@ __all__ = ["ServerConfig", "Server", "run_server", "lateness_summary"]
 
 TICK_MS = 10
 FEEDBACK_PER_TICK = 2         # loss reports handled per tick (~0.1-0.3 ms each: a rate controller's update)
+IDLE_MARGIN_MS = 2.0          # arrivals and loss reports are handled at once until this close to the next tick
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,7 @@ class Server(asyncio.DatagramProtocol):
         self._inbox = []                  # (datagram, address, arrival time) accepted since the last tick
         self._feedback = deque()          # (session, loss report, arrival time) not yet handled
         self._pending_closes = set()
+        self._idle_until = -np.inf        # loop time until which arrivals are handled at once (slack before a tick)
         self._tick_n = 0
         self._sc = config.session
         self.pool = SessionPool(config.session, config.max_sessions)
@@ -305,8 +316,7 @@ class Server(asyncio.DatagramProtocol):
             self._gc.__enter__()
         try:
             while not stop.is_set() and (duration_s is None or loop.time() - t0 < duration_s):
-                wait = deadline - loop.time()
-                await asyncio.sleep(max(wait, 0.0))           # always yield, even when behind
+                await self._sleep_until(deadline)
                 now = loop.time()
                 late = now - deadline
                 if late > max_behind:
@@ -317,6 +327,7 @@ class Server(asyncio.DatagramProtocol):
                     late = now - deadline
                     self._stalled_until = now + 0.1      # the stall was ours: silence is not the clients'
                 self._late.add(late * 1000.0)
+                self._idle_until = -np.inf
                 self._drain_socket()
                 self._tick(now)
                 work = (loop.time() - now) * 1000.0
@@ -327,6 +338,9 @@ class Server(asyncio.DatagramProtocol):
                     next_stats += self.config.stats_interval_s
                     if next_stats < now:
                         next_stats = now + self.config.stats_interval_s
+                self._idle_until = deadline - IDLE_MARGIN_MS / 1000.0
+                self._handle_feedback_idle()              # the reports that came in with the tick's datagrams
+                self._flush_recordings()
                 if self._stats_rec is not None:
                     self._drain_stats(deadline)
                 slack_ms = (deadline - loop.time()) * 1000.0
@@ -343,9 +357,26 @@ class Server(asyncio.DatagramProtocol):
                     self._gc.__exit__(None, None, None)
                     self._gc = None
 
+    async def _sleep_until(self, deadline):
+        """Wait for the loop's clock to reach ``deadline`` (always yielding, even when behind).
+
+        The event loop's epoll(7) takes whole milliseconds, rounded up: a tick would wake 0-1 ms
+        late (0.5 ms on average) on top of the scheduler's latency. So the loop sleeps until a
+        millisecond before, and the rest is waited in select(2) on the socket (microseconds),
+        reading any datagram that arrives meanwhile (stamped as it comes, queued for the tick)."""
+        loop = self._loop
+        await asyncio.sleep(max(deadline - loop.time() - 0.001, 0.0))
+        sock = self._sock
+        if sock is None or sock.fileno() < 0:
+            return
+        while (rest := deadline - loop.time()) > 0:
+            if select.select([sock], [], [], rest)[0]:
+                self._drain_socket()
+
     async def shutdown(self):
         """Play out and close every session, wait for pending closes, close the socket."""
         now = self._loop.time() if self._loop else 0.0
+        self._idle_until = -np.inf
         self._handle_inbox()
         self._handle_feedback(everything=True)
         if self._stats_rec is not None:
@@ -373,7 +404,8 @@ class Server(asyncio.DatagramProtocol):
     # ------------------------------------------------------------------ datagrams
     def datagram_received(self, data, addr):
         """The checks that bound a flood's cost (size, the sender's token bucket) at arrival; the
-        datagram itself is handled at the start of the next tick, with its arrival time."""
+        datagram itself is handled now when the next tick is more than ``IDLE_MARGIN_MS`` away
+        (with a loss report or two), else at the start of the next tick, with its arrival time."""
         self.datagrams += 1
         now = self._loop.time()
         if len(data) > self._max_datagram:
@@ -383,7 +415,10 @@ class Server(asyncio.DatagramProtocol):
             self.drops("flood")
             return
         self._inbox.append((data, addr, now))
-        if len(self._inbox) >= self.config.max_datagrams_per_tick:
+        if now < self._idle_until:
+            self._handle_inbox()
+            self._handle_feedback_idle()
+        elif len(self._inbox) >= self.config.max_datagrams_per_tick:
             self._handle_inbox()
 
     def _handle_inbox(self):
@@ -441,6 +476,26 @@ class Server(asyncio.DatagramProtocol):
                 continue                               # closed meanwhile
             for d in s.on_feedback(data, arrival):
                 self.transport.sendto(d, s.addr)
+
+    def _handle_feedback_idle(self):
+        """Queued loss reports, one at a time while the loop's clock is before ``_idle_until``."""
+        q = self._feedback
+        while q and self._loop.time() < self._idle_until:
+            s, data, arrival = q.popleft()
+            if self.sessions.get(s.addr) is s:
+                for d in s.on_feedback(data, arrival):
+                    self.transport.sendto(d, s.addr)
+
+    def _flush_recordings(self):
+        """The sessions' queued recording writes (``SessionRecorder.flush``), while the loop's clock is
+        before ``_idle_until``, from a start that turns each tick (one left out goes first later)."""
+        todo = [s for s in self.sessions.values() if s.recorder is not None and s.recorder.pending]
+        if todo:
+            k = self._tick_n % len(todo)
+            for s in todo[k:] + todo[:k]:
+                if self._loop.time() >= self._idle_until:
+                    return
+                s.recorder.flush()
 
     def _drain_socket(self):
         """Read every datagram already queued (at most ``max_datagrams_per_tick``) before the tick plays out.
@@ -566,7 +621,10 @@ class Server(asyncio.DatagramProtocol):
             if self._executor is None:
                 from concurrent.futures import ThreadPoolExecutor
                 self._executor = ThreadPoolExecutor(w - 1, thread_name_prefix="audio3a-tick")
-            chunks = [sessions[i::w] for i in range(w)]
+            # dealt in turn from the sessions that play out this tick, then the others: every thread
+            # gets its share of the playouts (Python, holding the GIL), not all of one phase's
+            order = [s for s in sessions if s.half == 0] + [s for s in sessions if s.half == 1]
+            chunks = [order[i::w] for i in range(w)]
             futures = [self._executor.submit(self._steps, c, now) for c in chunks[1:]]
             self._steps(chunks[0], now)
             for f in futures:

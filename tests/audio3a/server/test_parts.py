@@ -182,3 +182,75 @@ def test_pool_builds_no_more_spares_than_sessions_can_join():
     assert pool.wanting(room=8) and not pool.wanting(room=1)
     assert not pool.refill(room=1) and len(pool) == 1
     assert pool.refill(room=2) and len(pool) == 2 and not pool.wanting(room=2)
+
+
+def test_datagrams_are_handled_in_the_slack_before_a_tick_and_queued_close_to_it():
+    """Far from the next tick a datagram (and a loss report) is handled on arrival; within
+    ``IDLE_MARGIN_MS`` of it, or while a tick runs, it waits for the tick, in arrival order."""
+    from audio3a.server.server import IDLE_MARGIN_MS, ServerConfig
+    from server_helpers import offline_server
+    server = offline_server(ServerConfig(max_sessions=2, prebuilt_sessions=1, rate_pps=1e6), 1)
+    snd = Sender(SenderConfig(ssrc=0x300))
+    addr = ("127.0.0.1", 32000)
+    x = np.zeros(320, np.float32)
+    server._idle_until = server._loop.now + 0.005             # the next tick is 5 ms + the margin away
+    server.datagram_received(snd.send(x)[0], addr)
+    s = server.sessions[addr]
+    assert s.receiver.stats.media == 1 and not server._inbox
+    report = LossReport(0, 1000, 50, 0, 0, 0, (0,) * 16).pack()
+    server.datagram_received(report, addr)
+    assert s.counts["feedback"] == 1 and not server._feedback
+    server._loop.now = server._idle_until + 0.0001             # within the margin: queued
+    server.datagram_received(snd.send(x)[0], addr)
+    server.datagram_received(snd.send(x)[0], addr)
+    assert s.receiver.stats.media == 1 and len(server._inbox) == 2
+    server._tick(server._loop.now + IDLE_MARGIN_MS / 1000.0)  # the tick handles them first
+    assert s.receiver.stats.media == 3 and not server._inbox
+
+
+def test_session_recorder_writes_on_flush_from_a_copy(tmp_path):
+    """``write`` keeps a copy (the server reuses its buffers); the tracks get it at ``flush`` (in the
+    server's slack), or at once after ``max_pending`` writes, and ``close`` flushes the rest."""
+    r = SessionRecorder(tmp_path, "s2", 16000)
+    buf = np.full(320, 0.25, np.float32)
+    r.write("rx", buf)
+    buf[:] = -0.5                                        # reused by the caller before the flush
+    r.write("rx", buf)
+    assert r.pending and sf.info(str(r.tracks["rx"].path)).frames == 0
+    r.flush()
+    data, _ = sf.read(str(r.tracks["rx"].path), dtype="int16")
+    assert not r.pending and data.size == 640 and data[0] == 8192 and data[-1] == -16384
+    for _ in range(r.max_pending):
+        r.write("tx", buf)
+    assert not r.pending and r.tracks["tx"].samples == 320 * r.max_pending
+    r.write("tx", buf[:100])
+    doc = r.close()
+    assert doc["files"]["tx"]["samples"] == 320 * r.max_pending + 100 == sf.info(str(r.tracks["tx"].path)).frames
+
+
+def test_the_tick_wait_ends_at_the_deadline_and_reads_what_arrives():
+    """``_sleep_until``: epoll to a millisecond before, then select(2) on the socket to the deadline;
+    never early, and a datagram that arrives meanwhile is read (counted) before the tick."""
+    import asyncio
+    import socket
+
+    from audio3a.server.server import Server, ServerConfig
+
+    async def body():
+        server = Server(ServerConfig(prebuilt_sessions=0))
+        host, port = await server.start()
+        loop = asyncio.get_running_loop()
+        for wait_s in (-0.001, 0.0, 0.0004, 0.0015):
+            deadline = loop.time() + wait_s
+            await server._sleep_until(deadline)
+            assert loop.time() >= deadline
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            for wait_s in (0.003, 0.012):           # ample time for loopback delivery
+                before = server.datagrams
+                tx.sendto(RtpPacket(96, 1, 2, 0x400).pack() + bytes(640), (host, port))
+                deadline = loop.time() + wait_s
+                await server._sleep_until(deadline)
+                assert loop.time() >= deadline and server.datagrams == before + 1
+        server.transport.close()
+
+    asyncio.run(body())
