@@ -3,8 +3,8 @@
 Per 20 ms packet period (two 10 ms ticks of the server)::
 
     datagrams -> Receiver (FEC, jitter buffer) -> Concealer -> rx recording
-              -> Pipeline.process_capture, 10 ms at a time -> mixer
-    mixer (everyone else) -> Pipeline.process_render (the echo reference) -> tx recording
+              -> Pipeline.process (capture), 10 ms at a time -> mixer
+    mixer (everyone else) -> the next Pipeline.process's render frame (the echo reference) -> tx recording
               -> Sender (FEC chosen by a RateController from the client's loss reports)
 
 ``playout(now_s)`` runs the receive side once per packet period and returns
@@ -255,10 +255,8 @@ class Session:
 
     def capture(self, k: int) -> np.ndarray:
         """3A on 10 ms half ``k`` (0, 1) of this period's playout, after the last 10 ms sent as reference."""
-        p = self.pipeline
-        p.process_render(self.render)
         out = self.capture_halves[k]
-        out[:] = p.process_capture(self.capture_in_halves[k])
+        out[:] = self.pipeline.process(self.capture_in_halves[k], self.render)
         return out
 
     def set_render(self, frame) -> None:

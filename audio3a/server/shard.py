@@ -58,8 +58,7 @@ def _helper(conn, shm_name, sample_rate, pipeline_config, slots, n):
             failed = []
             for s in todo:
                 try:
-                    pipes[s].process_render(render[s])
-                    out[s] = pipes[s].process_capture(mic[s])
+                    out[s] = pipes[s].process(mic[s], render[s])
                 except Exception:                # noqa: BLE001 - reported; the server closes that session
                     out[s] = 0.0
                     failed.append(s)
