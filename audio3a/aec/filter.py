@@ -2,7 +2,7 @@
 
 The echo path after the bulk delay is modelled by P partitions of B taps
 (B = one 10 ms frame, so a partition is one frame of far end), each held as
-an N-point spectrum W_p (N >= 2B - 1, a power of two). With X_j the spectrum
+an N-point spectrum W_p (N = 2B, the canonical overlap-save size). With X_j the spectrum
 of the last N far samples ending at far frame j (``RenderBuffer``), the echo
 estimate of the current frame is the last B samples of the overlap-save
 output (Soo & Pang 1990; Borrallo & Otero 1992)
@@ -77,12 +77,14 @@ def mic_frame(x, d, hist, plan, D, D2):
     return energy
 
 
-@kernel(fastmath=True)
+@kernel
 def span_energy(energy, base, cap, n_part):
     """Far-end sample energy over the frames the filter spans (base - n_part + 1 .. base)."""
     acc = 0.0
+    s = base % cap
     for p in range(n_part):
-        acc += energy[(base - p) % cap]
+        acc += energy[s]
+        s = s - 1 if s > 0 else cap - 1
     return acc
 
 
@@ -128,9 +130,9 @@ def echo_spectra_pair(spectra, base, cap, Wm, Ws, Ym, Ys, acc_m, acc_s):
 
 
 @kernel(fastmath=True)
-def error_from_spectrum(Y, d, plan, y_time, y_hat, e, E, e_pad, Yh, want_yh):
-    """From the echo spectrum Y: y_hat, e = d - y_hat, E = FFT([0, e]) and, when ``want_yh``,
-    Yh = FFT([0, y_hat]); returns sum e^2."""
+def error_from_spectrum(Y, d, plan, y_time, y_hat, e, E, e_pad):
+    """From the echo spectrum Y: y_hat, e = d - y_hat and E = FFT([0, e]) (``e_pad`` keeps
+    [0, e]); returns sum e^2."""
     irfft(plan, Y, y_time)
     n = y_time.shape[0]
     b = d.shape[0]
@@ -142,14 +144,21 @@ def error_from_spectrum(Y, d, plan, y_time, y_hat, e, E, e_pad, Yh, want_yh):
     for i in range(b):
         e_pad[n - b + i] = e[i]
     rfft(plan, e_pad, E)
-    if want_yh:  # spectrum of the zero-padded echo estimate, on the same footing as E
-        for i in range(b):
-            e_pad[n - b + i] = y_hat[i]
-        rfft(plan, e_pad, Yh)
     energy = 0.0
     for i in range(b):
         energy += e[i] * e[i]
     return energy
+
+
+@kernel(fastmath=True)
+def padded_block_spectrum(y_hat, plan, e_pad, Yh):
+    """Yh = FFT([0, y_hat]), on the same footing as E; ``e_pad`` already holds N - B zeros
+    in front (``error_from_spectrum``)."""
+    n = e_pad.shape[0]
+    b = y_hat.shape[0]
+    for i in range(b):
+        e_pad[n - b + i] = y_hat[i]
+    rfft(plan, e_pad, Yh)
 
 
 @kernel(fastmath=True)
@@ -247,8 +256,11 @@ def adapt_pair_powered(spectra, base, cap, Wm, Em, gm, mum, Ws, Es, gs, mus, gai
 
 @kernel(fastmath=True)
 def constrain_taps(W, part, n_taps, plan, tmp_time, tmp_spec):
-    """Zero the time-domain taps >= n_taps of partition ``part``."""
-    irfft(plan, W[part], tmp_time)
+    """Zero the time-domain taps >= n_taps of partition ``part`` (complex64 ``W`` goes through the
+    complex128 ``tmp_spec``: the transforms then have one specialisation, less code per frame)."""
+    for k in range(tmp_spec.shape[0]):
+        tmp_spec[k] = W[part, k]
+    irfft(plan, tmp_spec, tmp_time)
     for i in range(n_taps, tmp_time.shape[0]):
         tmp_time[i] = 0.0
     rfft(plan, tmp_time, tmp_spec)
@@ -398,10 +410,10 @@ def filter_pair_frame(spectra, power, energy, base, cap, d, plan, W, spec, time,
     # both echo estimates in one pass over the far spectra (the memory-bound part)
     echo_spectra_pair(spectra, base, cap, Wm, Ws, spec_m[0], spec_s[0], bins_m[2:], bins_s[2:])
     # the main echo-estimate spectrum Yh only feeds the adaptation
-    em = error_from_spectrum(spec_m[0], d, plan, time[0], block_m[0], block_m[1], spec_m[1], time[1],
-                             Yh, far_active)
-    es = error_from_spectrum(spec_s[0], d, plan, time[0], block_s[0], block_s[1], spec_s[1], time[1],
-                             spec_s[0], False)
+    em = error_from_spectrum(spec_m[0], d, plan, time[0], block_m[0], block_m[1], spec_m[1], time[1])
+    if far_active:
+        padded_block_spectrum(block_m[0], plan, time[1], Yh)
+    es = error_from_spectrum(spec_s[0], d, plan, time[0], block_s[0], block_s[1], spec_s[1], time[1])
     eta = -1.0
     if far_active:
         n_taps = d.shape[0]
