@@ -74,6 +74,7 @@ one for a prior channel (``prior_loss``, ``prior_burst``: 10 %, bursts of 2),
 so a call starts protected.
 """
 import math
+import operator
 import struct
 import zlib
 from collections import deque
@@ -124,16 +125,24 @@ class LossReport:
     runs: tuple = (0,)
 
     def __post_init__(self):
-        _u("ssrc", self.ssrc, 32)
-        _u("interval_ms", self.interval_ms, 16)
-        for name in ("expected", "lost", "residual", "late"):
-            _u(name, getattr(self, name), 32)
+        counts = (self.expected, self.lost, self.residual, self.late)
         runs = tuple(self.runs)
-        if not 1 <= len(runs) <= MAX_BINS:
+        # the common case (plain ints in range) in a few C-level calls; else field by field
+        if not (type(self.ssrc) is int and 0 <= self.ssrc < 1 << 32 and type(self.interval_ms) is int
+                and 0 <= self.interval_ms < 1 << 16 and runs and set(map(type, counts + runs)) == {int}
+                and min(min(counts), min(runs)) >= 0 and max(max(counts), max(runs)) < 1 << 32):
+            _u("ssrc", self.ssrc, 32)
+            _u("interval_ms", self.interval_ms, 16)
+            for name in ("expected", "lost", "residual", "late"):
+                _u(name, getattr(self, name), 32)
+            if not 1 <= len(runs) <= MAX_BINS:
+                raise FeedbackError(f"runs must have 1..{MAX_BINS} bins, got {len(runs)}")
+            for r in runs:
+                _u("run count", r, 32)
+            runs = tuple(int(r) for r in runs)
+        elif len(runs) > MAX_BINS:
             raise FeedbackError(f"runs must have 1..{MAX_BINS} bins, got {len(runs)}")
-        for r in runs:
-            _u("run count", r, 32)
-        object.__setattr__(self, "runs", tuple(int(r) for r in runs))
+        object.__setattr__(self, "runs", runs)
         if max(self.lost, self.residual, self.late) > self.expected:
             raise FeedbackError(f"lost/residual/late ({self.lost}/{self.residual}/{self.late}) "
                                 f"exceed the {self.expected} packets expected")
@@ -144,7 +153,7 @@ class LossReport:
     @property
     def run_packets_min(self):
         """Lost packets the run histogram accounts for (the last bin counted at its lower edge)."""
-        return sum((i + 1) * c for i, c in enumerate(self.runs))
+        return sum(map(operator.mul, range(1, len(self.runs) + 1), self.runs))
 
     @property
     def loss_rate(self):
@@ -208,6 +217,7 @@ class LossCounter:
             raise ValueError(f"bins must be 1..{MAX_BINS}")
         self.bins, self.guard, self.window = int(bins), int(guard), int(window)
         self._seen = np.zeros(self.window, bool)
+        self._runs = np.zeros(self.bins, np.int64)
         self.reset()
 
     def reset(self):
@@ -239,31 +249,41 @@ class LossCounter:
             return LossReport(ssrc, min(int(interval_ms), 65535), 0, 0, 0, 0, tuple(runs))
         end = self._highest - self.guard + 1
         expected = max(0, end - self._start)
-        idx = (self._start + np.arange(expected)) % self.window
-        seen = self._seen[idx]
-        lost = int(expected - seen.sum())
-        # each loss run is counted once, in the interval where it starts, at its length within
-        # that interval (a run open at the boundary is cut there; its rest is not a new run), so
-        # the counts add up over reports and the mean burst ``lost / runs`` is unbiased
-        cont = self._run > 0              # the interval starts inside a run counted in the last one
-        run = 0
-        for s in seen:
-            if s:
-                if run and not cont:
-                    runs[min(run, self.bins) - 1] += 1
-                run = 0
-                cont = False
-            else:
-                run += 1
-        if run and not cont:
-            runs[min(run, self.bins) - 1] += 1
-        self._seen[idx] = False
+        runs = self._runs
+        runs[:] = 0
+        lost, run = _tally_interval(self._seen, self._start, expected, self._run > 0, runs)
         if expected:
             self._run = run
         self._start = max(self._start, end)
         residual = min(int(residual), expected)
         late = min(int(late), expected)
-        return LossReport(ssrc, min(int(interval_ms), 65535), expected, lost, residual, late, tuple(runs))
+        return LossReport(ssrc, min(int(interval_ms), 65535), expected, lost, residual, late, tuple(runs.tolist()))
+
+
+@kernel
+def _tally_interval(seen, start, expected, cont, runs):
+    """Close the interval of ``expected`` sequence numbers from ``start`` in the ring ``seen``
+    (flags cleared on the way): returns ``(lost, the length of the loss run open at its end)``
+    and adds each run that starts inside it to ``runs`` (bin ``min(length, bins) - 1``; a run
+    open at the start, ``cont``, was counted in the previous interval)."""
+    window = seen.shape[0]
+    bins = runs.shape[0]
+    lost = 0
+    run = 0
+    for j in range(expected):
+        i = (start + j) % window
+        if seen[i]:
+            if run and not cont:
+                runs[min(run, bins) - 1] += 1
+            run = 0
+            cont = False
+            seen[i] = False
+        else:
+            run += 1
+            lost += 1
+    if run and not cont:
+        runs[min(run, bins) - 1] += 1
+    return lost, run
 
 
 # ----------------------------------------------------------------------------- schemes

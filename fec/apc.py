@@ -124,10 +124,11 @@ def _decode(codes, gains, a, first, n, out):
 
 
 @kernel
-def _code_span(s, a, w, t0, t1, step, x, e, codes, bound):
+def _code_span(s, a, w, t0, t1, step, x, e, codes):
     """Closed-loop coding of samples t0..t1-1 with quantizer ``step``: writes the codes, the
     reconstruction ``x[t]`` and the coding error ``e[t] = x[t] - s[t]`` (the history before t0
-    is read from them); returns the squared error, or stops as soon as it exceeds ``bound``.
+    is read from them); returns the squared error (``_encode`` codes a subframe this way when no
+    candidate gain lies in 0..255).
     The quantizer input is ``r = s - pred + sum_i w_i e[t-1-i]`` (noise feedback)."""
     p = w.shape[0]
     tot = 0.0
@@ -156,8 +157,6 @@ def _code_span(s, a, w, t0, t1, step, x, e, codes, bound):
             xt = -1.0
         d = xt - np.float64(s[t])
         tot += d * d
-        if tot > bound:
-            return tot
         x[t] = xt
         e[t] = d
         if t & 1:
@@ -167,14 +166,20 @@ def _code_span(s, a, w, t0, t1, step, x, e, codes, bound):
     return tot
 
 
+CANDIDATES = 8     # quantizer steps tried per subframe
+
+
 @kernel
-def _encode(s, a, gamma, gains, codes, recon, x, e, w, keep_x, keep_e, keep_c):
+def _encode(s, a, gamma, gains, codes, recon, x, e, w, xc, ec, cc, step, tot, pr, fbv):
     """Closed-loop coding with noise feedback; each subframe's gain is the best of eight around
-    the level of its residual (estimated as if the coding were exact from there on). The best
-    trial's reconstruction, errors and codes are kept, so it is not coded a second time.
+    the level of its residual (estimated as if the coding were exact from there on). The eight
+    trials run side by side, sample by sample (``xc``, ``ec``, ``cc``: their reconstructions,
+    errors and codes, ``ORDER`` rows of history then the subframe, a column each), so their
+    serial recursions overlap; the one of least squared error (the lower gain on a tie) is kept.
     Scratch: ``x`` (the reconstruction so far: the predictor's history) and ``e`` (the coding
-    errors so far: the noise feedback's history) of ``n``, ``w`` of the order, ``keep_x``,
-    ``keep_e`` and ``keep_c`` (uint8, half as long) of a subframe (the best trial's span)."""
+    errors so far: the noise feedback's history) of ``n``, ``w`` of the order, ``step``, ``tot``
+    (the trials' squared errors), ``pr`` and ``fbv`` (their predictions and feedback at a sample)
+    of ``CANDIDATES``."""
     p = a.shape[0]
     n = s.shape[0]
     nsub = gains.shape[0]
@@ -207,51 +212,117 @@ def _encode(s, a, gamma, gains, codes, recon, x, e, w, keep_x, keep_e, keep_c):
         g0 = 0
         if rms > 0:
             g0 = int(np.floor(8.0 * (np.log2(0.35 * rms) + 16.0)))
-        # the squared error is not unimodal in the gain: try all eight, the likeliest first, and
-        # stop a trial once its error passes the best so far (the same choice as trying all in full)
+        # the squared error is not unimodal in the gain: try all eight, g0 - 3 .. g0 + 4
+        for j in range(CANDIDATES):
+            g = min(max(g0 - 3 + j, 0), 255)
+            step[j] = 2.0 ** (np.float64(g) / 8.0 - 16.0)
+            tot[j] = 0.0
+        for h in range(p):
+            t = t0 - p + h
+            v = x[t] if t >= 0 else 0.0
+            d = e[t] if t >= 0 else 0.0
+            for j in range(CANDIDATES):
+                xc[h, j] = v
+                ec[h, j] = d
+        for t in range(t0, t1):
+            u = t - t0 + p
+            if t == 0:
+                for j in range(CANDIDATES):
+                    xc[u, j] = s[0]
+                    ec[u, j] = 0.0
+                    cc[u, j] = 0.0
+                continue
+            m = t if t < p else p
+            # one accumulator per candidate in registers (an array would be stored and reloaded
+            # at every tap; 16 with the feedback's spill), each summed in tap order as before
+            p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
+            for i in range(m):
+                ai = a[m - 1, i]
+                xr = xc[u - 1 - i]
+                p0 += ai * xr[0]
+                p1 += ai * xr[1]
+                p2 += ai * xr[2]
+                p3 += ai * xr[3]
+                p4 += ai * xr[4]
+                p5 += ai * xr[5]
+                p6 += ai * xr[6]
+                p7 += ai * xr[7]
+            f0 = f1 = f2 = f3 = f4 = f5 = f6 = f7 = 0.0
+            for i in range(m):
+                wi = w[i]
+                er = ec[u - 1 - i]
+                f0 += wi * er[0]
+                f1 += wi * er[1]
+                f2 += wi * er[2]
+                f3 += wi * er[3]
+                f4 += wi * er[4]
+                f5 += wi * er[5]
+                f6 += wi * er[6]
+                f7 += wi * er[7]
+            pr[0], pr[1], pr[2], pr[3], pr[4], pr[5], pr[6], pr[7] = p0, p1, p2, p3, p4, p5, p6, p7
+            fbv[0], fbv[1], fbv[2], fbv[3], fbv[4], fbv[5], fbv[6], fbv[7] = f0, f1, f2, f3, f4, f5, f6, f7
+            st = np.float64(s[t])
+            for j in range(CANDIDATES):
+                pred = pr[j]
+                r = st - pred + fbv[j]
+                c = np.floor(r / step[j] + 8.0)
+                c = min(max(c, 0.0), 15.0)
+                xt = pred + (c - 7.5) * step[j]
+                xt = min(max(xt, -1.0), _HI)
+                d = xt - st
+                tot[j] += d * d
+                xc[u, j] = xt
+                ec[u, j] = d
+                cc[u, j] = c
+        best_j = -1
         best_g = 0                 # (also when every candidate lies below 0)
-        best_err = np.inf
-        kept = False
-        for j in range(8):
-            g = g0 + ((j + 1) >> 1 if j & 1 else -(j >> 1))        # g0, g0+1, g0-1, g0+2, ... g0+4
+        for j in range(CANDIDATES):
+            g = g0 - 3 + j
             if g < 0 or g > 255:
                 continue
-            tot = _code_span(s, a, w, t0, t1, 2.0 ** (np.float64(g) / 8.0 - 16.0), x, e, codes, best_err)
-            if tot < best_err or (tot == best_err and g < best_g):
-                best_err = tot
+            if best_j < 0 or tot[j] < tot[best_j]:
+                best_j = j
                 best_g = g
-                if tot < np.inf:   # a trial that beat the bound ran to the end of the span: keep it
-                    keep_x[:] = x[t0:t1]
-                    keep_e[:] = e[t0:t1]
-                    keep_c[:] = codes[t0 >> 1:t1 >> 1]
-                    kept = True
-                else:
-                    kept = False
         gains[k] = best_g
-        if kept:
-            x[t0:t1] = keep_x
-            e[t0:t1] = keep_e
-            codes[t0 >> 1:t1 >> 1] = keep_c
-        else:
-            _code_span(s, a, w, t0, t1, 2.0 ** (np.float64(best_g) / 8.0 - 16.0), x, e, codes, np.inf)
+        if best_j < 0:
+            _code_span(s, a, w, t0, t1, 2.0 ** (np.float64(best_g) / 8.0 - 16.0), x, e, codes)
+            continue
+        for t in range(t0, t1):
+            u = t - t0 + p
+            x[t] = xc[u, best_j]
+            e[t] = ec[u, best_j]
+            c = int(cc[u, best_j])
+            if t & 1:
+                codes[t >> 1] |= c
+            else:
+                codes[t >> 1] = c << 4
     for t in range(n):
         recon[t] = np.float32(x[t])
 
 
 @kernel
-def _analyse(x, order, k, y, r, a, prev):
-    """Reflection coefficients ``k`` of the frame: sine-windowed autocorrelation, 60 Hz lag window,
-    Levinson-Durbin (left at 0 past an order where the error power vanishes). Scratch: ``y`` of
-    ``len(x)``, ``r`` of ``order + 1``, ``a`` and ``prev`` of ``order``."""
+def _sine_window(win):
+    """``win[t] = sin(pi (t + 1/2) / n)``: the analysis window of ``_analyse``."""
+    n = win.shape[0]
+    for t in range(n):
+        win[t] = np.sin(np.pi * (t + 0.5) / n)
+
+
+@kernel
+def _analyse(x, win, order, k, y, r, a, prev):
+    """Reflection coefficients ``k`` of the frame: windowed (``win``, ``_sine_window``)
+    autocorrelation, 60 Hz lag window, Levinson-Durbin (left at 0 past an order where the error
+    power vanishes). Scratch: ``y`` of ``len(x)``, ``r`` of ``order + 1``, ``a`` and ``prev`` of
+    ``order``. The lags accumulate side by side (each still summed in time order)."""
     n = x.shape[0]
     for t in range(n):
-        y[t] = x[t] * np.sin(np.pi * (t + 0.5) / n)
+        y[t] = x[t] * win[t]
     r[:] = 0.0
-    for i in range(order + 1):
-        acc = 0.0
-        for t in range(n - i):
-            acc += y[t] * y[t + i]
-        r[i] = acc
+    for t in range(n):
+        yt = y[t]
+        top = min(order + 1, n - t)
+        for i in range(top):
+            r[i] += yt * y[t + i]
     k[:] = 0.0
     if r[0] <= 1e-12:
         return
@@ -279,14 +350,14 @@ def _analyse(x, order, k, y, r, a, prev):
 
 def _scratch_len(n):
     """float64 scratch of ``_encode_block`` for frames of ``n`` samples."""
-    return 4 * n + 8 * ORDER + 1 + ORDER * ORDER + 2 * (n // SUBFRAMES)
+    return 4 * n + 8 * ORDER + 1 + ORDER * ORDER + (3 * (ORDER + n // SUBFRAMES) + 4) * CANDIDATES
 
 
 @kernel
-def _encode_block(x, gamma, data, recon, f64, u8):
+def _encode_block(x, win, gamma, data, recon, f64):
     """One frame ``x`` (float32) -> the APC4 block ``data`` (uint8, ``HEAD + n/2``) and the
-    reconstruction ``recon`` the decoder will give. ``f64``: scratch of ``_scratch_len(n)``,
-    ``u8``: of ``n / (2 SUBFRAMES)`` (so a frame allocates nothing)."""
+    reconstruction ``recon`` the decoder will give. ``win``: ``_sine_window`` of ``n``, ``f64``:
+    scratch of ``_scratch_len(n)`` (so a frame allocates nothing)."""
     n = x.shape[0]
     sub = n // SUBFRAMES
     s = f64[0:n]
@@ -306,12 +377,20 @@ def _encode_block(x, gamma, data, recon, f64, u8):
     o += ORDER + 1
     a = f64[o:o + ORDER * ORDER].reshape((ORDER, ORDER))
     o += ORDER * ORDER
-    keep_x = f64[o:o + sub]
-    keep_e = f64[o + sub:o + 2 * sub]
-    keep_c = u8[0:sub // 2]
+    rows = ORDER + sub
+    xc = f64[o:o + rows * CANDIDATES].reshape((rows, CANDIDATES))
+    o += rows * CANDIDATES
+    ec = f64[o:o + rows * CANDIDATES].reshape((rows, CANDIDATES))
+    o += rows * CANDIDATES
+    cc = f64[o:o + rows * CANDIDATES].reshape((rows, CANDIDATES))
+    o += rows * CANDIDATES
+    step = f64[o:o + CANDIDATES]
+    tot = f64[o + CANDIDATES:o + 2 * CANDIDATES]
+    pr = f64[o + 2 * CANDIDATES:o + 3 * CANDIDATES]
+    fbv = f64[o + 3 * CANDIDATES:o + 4 * CANDIDATES]
     for t in range(n):
         s[t] = _pcm16(x[t]) / 32768.0
-    _analyse(s, ORDER, k, y, r, lev, prev)
+    _analyse(s, win, ORDER, k, y, r, lev, prev)
     for i in range(ORDER):
         b = np.rint(np.arcsin(min(max(k[i], -1.0), 1.0)) / (0.5 * np.pi) * 128.0)
         b = min(max(b, -127.0), 127.0)
@@ -321,7 +400,7 @@ def _encode_block(x, gamma, data, recon, f64, u8):
     first = _pcm16(x[0])
     data[ORDER + SUBFRAMES] = (first >> 8) & 0xFF
     data[ORDER + SUBFRAMES + 1] = first & 0xFF
-    _encode(s, a, gamma, data[ORDER:ORDER + SUBFRAMES], data[HEAD:], recon, xh, e, w, keep_x, keep_e, keep_c)
+    _encode(s, a, gamma, data[ORDER:ORDER + SUBFRAMES], data[HEAD:], recon, xh, e, w, xc, ec, cc, step, tot, pr, fbv)
 
 
 class Apc4:
@@ -345,11 +424,14 @@ class Apc4:
         x = np.ascontiguousarray(frame, dtype=np.float32).reshape(-1)
         ws = self._local.__dict__.get(x.size)
         if ws is None:
-            ws = (np.empty(self.payload_len(x.size), np.uint8), np.empty(x.size, np.float32),
-                  np.empty(_scratch_len(x.size)), np.empty(x.size // (2 * SUBFRAMES), np.uint8))
+            win = np.empty(x.size)
+            _sine_window(win)
+            ws = (win, np.empty(self.payload_len(x.size), np.uint8), np.empty(x.size, np.float32),
+                  np.empty(_scratch_len(x.size)))
             self._local.__dict__[x.size] = ws
-        _encode_block(x, self.gamma, *ws)
-        return ws[0], ws[1]
+        win, data, recon, f64 = ws
+        _encode_block(x, win, self.gamma, data, recon, f64)
+        return data, recon
 
     def encode(self, frame, out=None):
         data, _ = self._encode(frame)

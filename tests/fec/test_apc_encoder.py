@@ -33,9 +33,10 @@ def test_encode_kernel_allocates_nothing_but_its_arguments_wrappers():
     for n in (320, 960):
         x = (0.1 * np.random.default_rng(n).standard_normal(n)).astype(np.float32)
         data, recon = np.empty(APC4.payload_len(n), np.uint8), np.empty(n, np.float32)
-        f64, u8 = np.empty(apc._scratch_len(n)), np.empty(n // (2 * apc.SUBFRAMES), np.uint8)
-        assert _allocations(apc._encode_block, x, 0.8, data, recon, f64, u8) == \
-            _allocations(_touch, x, data, recon, f64, u8)
+        win, f64 = np.empty(n), np.empty(apc._scratch_len(n))
+        apc._sine_window(win)
+        assert _allocations(apc._encode_block, x, win, 0.8, data, recon, f64) == \
+            _allocations(_touch, x, win, data, recon, f64)
 
 
 def test_encoders_on_threads_give_the_bytes_of_one_thread():
