@@ -29,9 +29,8 @@ there is no permutation pass.
 Power-of-two M: two radix-2 stages fused per pass into one radix-4 butterfly, a
 last radix-2 stage when log2 M is odd; the first pass's starts are bit-reversed.
 
-Other M: the first pass takes four factors 2 when 16 divides M (radix 16 = 4 x 4
-with the W16 twiddles between its two radix-4 stages; otherwise it is a plain
-digit-reversed copy), the rest of the power of two
+Other M: the first pass takes up to four factors 2 (radix 16 = 4 x 4 with the W16
+twiddles between its two radix-4 stages, or radix 4 or 2), the rest of the power of two
 follows in radix-2 passes, then the 3s and then the 5s, e.g. 160 = 16 2 5, 480 = 16 3 5,
 960 = 16 2 3 5 (the odd radices last, where h is longest); starts in digit-reversed
 order. The small DFTs (the usual short-DFT algorithms: real constants, shared sums):
@@ -274,15 +273,16 @@ def _smooth(m: int) -> bool:
 
 
 def _radices(m: int) -> list:
-    """The passes of a mixed-radix M, first to last: a radix-16 first pass when 16 divides M (all the
-    stages' sizes: 10 ms frames are multiples of 80 samples), else a first "pass" of radix 1 (the
-    digit-reversed copy); the rest of the power of two follows in radix-2 passes, then the 3s and the
-    5s (the odd radices last, where h is longest, so their butterflies vectorise)."""
+    """The passes of a mixed-radix M, first to last: the first pass takes up to four factors 2
+    (radix 16, 4 or 2), the rest of the power of two follows in radix-2 passes, then the 3s and the
+    5s (the odd radices last, where h is longest, so their butterflies vectorise); an odd M starts
+    with a 3 or a 5."""
     a = 0
     while m % 2 == 0:
         a += 1
         m //= 2
-    r = [16] + [2] * (a - 4) if a >= 4 else [1] + [2] * a
+    r = [16] if a >= 4 else [4, 2] if a == 3 else [4] if a == 2 else [2] if a == 1 else []
+    r += [2] * max(a - 4, 0)
     while m % 3 == 0:
         r.append(3)
         m //= 3
@@ -405,8 +405,8 @@ def _dft5(a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i, a4r, a4i):
 
 @kernel(fastmath=True)
 def _first_pass_mixed(src, src_step, src_im_offset, starts, p, zr, zi):
-    """The first pass (h = 1, p = 16 or 1): group g of z holds the p-point DFT of z[s], z[s + M/p], ...,
-    s = starts[g], read straight from the natural-order input z[j] = src[j step] + i src[j step + im_offset]."""
+    """The first pass (h = 1): group g of z holds the p-point DFT of z[s], z[s + M/p], ..., s = starts[g],
+    read straight from the natural-order input z[j] = src[j step] + i src[j step + im_offset]."""
     m = zr.shape[0]
     q = m // p
     d = q * src_step
@@ -441,11 +441,64 @@ def _first_pass_mixed(src, src_step, src_im_offset, starts, p, zr, zi):
                 for k2 in range(4):
                     zr[np.uint64(o + k1 + 4 * k2)] = y[2 * k2]
                     zi[np.uint64(o + k1 + 4 * k2)] = y[2 * k2 + 1]
-    else:  # p == 1: the digit-reversed copy, the radix-2/3/5 passes do the rest
+    elif p == 4:
         for g in range(q):
             j = starts[g] * src_step
-            zr[np.uint64(g)] = src[np.uint64(j)]
-            zi[np.uint64(g)] = src[np.uint64(j + u)]
+            x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i = _dft4(
+                src[np.uint64(j)], src[np.uint64(j + u)], src[np.uint64(j + d)], src[np.uint64(j + d + u)],
+                src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)],
+                src[np.uint64(j + 3 * d)], src[np.uint64(j + 3 * d + u)])
+            o = np.uint64(4 * g)
+            zr[o] = x0r
+            zi[o] = x0i
+            zr[o + np.uint64(1)] = x1r
+            zi[o + np.uint64(1)] = x1i
+            zr[o + np.uint64(2)] = x2r
+            zi[o + np.uint64(2)] = x2i
+            zr[o + np.uint64(3)] = x3r
+            zi[o + np.uint64(3)] = x3i
+    elif p == 2:
+        for g in range(q):
+            j = starts[g] * src_step
+            x0r, x0i, x1r, x1i = _dft2(src[np.uint64(j)], src[np.uint64(j + u)],
+                                       src[np.uint64(j + d)], src[np.uint64(j + d + u)])
+            o = np.uint64(2 * g)
+            zr[o] = x0r
+            zi[o] = x0i
+            zr[o + np.uint64(1)] = x1r
+            zi[o + np.uint64(1)] = x1i
+    elif p == 3:
+        for g in range(q):
+            j = starts[g] * src_step
+            x0r, x0i, x1r, x1i, x2r, x2i = _dft3(
+                src[np.uint64(j)], src[np.uint64(j + u)], src[np.uint64(j + d)], src[np.uint64(j + d + u)],
+                src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)])
+            o = np.uint64(3 * g)
+            zr[o] = x0r
+            zi[o] = x0i
+            zr[o + np.uint64(1)] = x1r
+            zi[o + np.uint64(1)] = x1i
+            zr[o + np.uint64(2)] = x2r
+            zi[o + np.uint64(2)] = x2i
+    else:
+        for g in range(q):
+            j = starts[g] * src_step
+            x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i, x4r, x4i = _dft5(
+                src[np.uint64(j)], src[np.uint64(j + u)], src[np.uint64(j + d)], src[np.uint64(j + d + u)],
+                src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)],
+                src[np.uint64(j + 3 * d)], src[np.uint64(j + 3 * d + u)],
+                src[np.uint64(j + 4 * d)], src[np.uint64(j + 4 * d + u)])
+            o = np.uint64(5 * g)
+            zr[o] = x0r
+            zi[o] = x0i
+            zr[o + np.uint64(1)] = x1r
+            zi[o + np.uint64(1)] = x1i
+            zr[o + np.uint64(2)] = x2r
+            zi[o + np.uint64(2)] = x2i
+            zr[o + np.uint64(3)] = x3r
+            zi[o + np.uint64(3)] = x3i
+            zr[o + np.uint64(4)] = x4r
+            zi[o + np.uint64(4)] = x4i
 
 
 @kernel(fastmath=True)
