@@ -66,14 +66,13 @@ class Imcra:
     """Buffers of one tracker over ``n_bins`` bins, all zero initially (the initial state).
 
     ``state`` (N_ROWS, K) per-bin rows, ``ring`` (2, U, K) sub-window minima of S and S~,
-    ``counters`` (N_COUNTERS,), ``scratch`` (3, K) work rows (free between kernel calls).
+    ``counters`` (N_COUNTERS,) int64, ``scratch`` (3, K) work rows (free between kernel calls):
+    views of one float64 array ``buf`` (``imcra_views``), which may be handed in (``size`` floats).
     """
 
-    def __init__(self, n_bins: int):
-        self.state = np.zeros((N_ROWS, n_bins))
-        self.ring = np.zeros((2, N_SUBWIN, n_bins))
-        self.counters = np.zeros(N_COUNTERS, np.int64)
-        self.scratch = np.zeros((3, n_bins))
+    def __init__(self, n_bins: int, buf=None):
+        self.buf = np.zeros(imcra_size(n_bins)) if buf is None else buf
+        self.state, self.ring, self.counters, self.scratch = imcra_views(self.buf, n_bins)
 
     @property
     def noise(self) -> np.ndarray:
@@ -81,8 +80,25 @@ class Imcra:
         return self.state[NOISE]
 
     def reset(self) -> None:
-        for a in (self.state, self.ring, self.counters, self.scratch):
-            a[...] = 0
+        self.buf[:] = 0.0
+
+
+@kernel
+def imcra_size(n_bins):
+    """Floats of ``Imcra.buf`` for ``n_bins`` bins."""
+    return (N_ROWS + 2 * N_SUBWIN + 3) * n_bins + N_COUNTERS
+
+
+@kernel
+def imcra_views(buf, n_bins):
+    """(state, ring, counters, scratch) of a tracker, views of ``buf`` (``Imcra``)."""
+    k = n_bins
+    o_ring = N_ROWS * k
+    o_scratch = o_ring + 2 * N_SUBWIN * k
+    o_counters = o_scratch + 3 * k
+    return (buf[:o_ring].reshape((N_ROWS, k)), buf[o_ring:o_scratch].reshape((2, N_SUBWIN, k)),
+            buf[o_counters:o_counters + N_COUNTERS].view(np.int64),
+            buf[o_scratch:o_counters].reshape((3, k)))
 
 
 @kernel

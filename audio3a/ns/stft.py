@@ -1,10 +1,12 @@
 """Low-delay STFT analysis/synthesis for the noise suppressor.
 
 Frames of ``hop`` samples (10 ms) are analysed with a window of
-``win_len = 2 * hop`` samples (20 ms) and zero-padded to ``n_fft``, the next
-power of two (512 at 16 kHz, 1024 at 48 kHz). The same square-root periodic
-Hann window is applied before the FFT and after the inverse FFT, so the
-product window is a periodic Hann, which at 50 % overlap sums to one:
+``win_len = 2 * hop`` samples (20 ms), zero-padded to ``n_fft``, the next power
+of two or 5/4 of the window, whichever is smaller (``fft_size``: 400 points at
+16 kHz, 40 Hz bins, by the mixed-radix ``fft``; 1024 at 48 kHz, 47 Hz bins).
+The same square-root periodic Hann window is applied before the FFT and after
+the inverse FFT, so the product window is a periodic Hann, which at 50 %
+overlap sums to one:
 
     w[n]^2 + w[n + hop]^2 = sin^2(pi n / L) + cos^2(pi n / L) = 1,   L = 2 hop,
 
@@ -13,18 +15,22 @@ window of frame l covers input frames l-1 and l; its synthesis output is
 complete for the older half only, so the output lags the input by exactly one
 hop: the algorithmic delay is ``hop`` samples = 10 ms at any rate.
 
-Zero padding (``n_fft > win_len``) leaves room for the circular convolution
-that a spectral gain implies, so the tail of the filtered frame lands in the
-padding instead of wrapping onto the frame's beginning; the padded tail is
-dropped at synthesis.
+A spectral gain is a circular convolution: the impulse response of the gain
+spreads the frame beyond its L samples; the padding takes part of that
+spread (dropped at synthesis) instead of wrapping it onto the frame, and the
+finer bins let the gain follow the harmonics more closely. Without padding
+(n_fft = L = 320 at 16 kHz, 50 Hz bins) the suppressor lost 0.02 PESQ-WB and
+0.2 dB of SNR gain in pink noise; 512 costs 28 % more bins than 400 for about
+0.01 PESQ-WB.
 """
 import numpy as np
 
 from .._jit import kernel
 from ..fft import irfft, rfft
 
-# rows of ``Stft.buf`` (n_fft wide): the window (first L), the input history and the
-# overlap-add carry (first L - hop each) and the frame
+# layout of ``Stft.buf`` (float64, ``Stft.size`` long): rows of n_fft floats, the window,
+# the input history and the overlap-add carry (first L - hop each) and the frame; then the
+# spectrum (K complex) and the FFT plan (the rest)
 R_WINDOW = 0
 R_HISTORY = 1
 R_OVERLAP = 2
@@ -32,18 +38,21 @@ R_FRAME = 3
 N_BUF_ROWS = 4
 
 
+@kernel
+def fft_size(hop):
+    """n_fft for ``hop``-sample frames, window L = 2 hop: the next power of two >= L or 5 L / 4,
+    whichever is smaller (both FFT-able, 2 x 2^a 3^b 5^c, for 10 ms frames)."""
+    win_len = 2 * hop
+    n = 4
+    while n < win_len:
+        n *= 2
+    return min(n, 5 * win_len // 4)
+
+
 def sqrt_hann(win_len: int) -> np.ndarray:
     """Square root of the periodic Hann window of length ``win_len`` (float64)."""
     n = np.arange(win_len)
     return np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_len))
-
-
-def fft_size(win_len: int) -> int:
-    """Smallest power of two >= ``win_len``."""
-    n = 4
-    while n < win_len:
-        n *= 2
-    return n
 
 
 @kernel
@@ -95,34 +104,45 @@ def stft_synthesis(plan, window, spec, frame, overlap, y):
 
 
 @kernel
-def stft_rows(buf, hop):
-    """(window, history, overlap, frame): the views of ``Stft.buf`` for a stream of ``hop``-sample frames."""
-    return buf[R_WINDOW, :2 * hop], buf[R_HISTORY, :hop], buf[R_OVERLAP, :hop], buf[R_FRAME]
+def stft_views(buf, hop):
+    """(plan, window, history, overlap, frame, spec): the views of ``Stft.buf`` for ``hop``-sample frames."""
+    n_fft = fft_size(hop)
+    rows = buf[:N_BUF_ROWS * n_fft].reshape((N_BUF_ROWS, n_fft))
+    o_plan = N_BUF_ROWS * n_fft + 2 * (n_fft // 2 + 1)
+    spec = buf[N_BUF_ROWS * n_fft:o_plan].view(np.complex128)
+    return (buf[o_plan:], rows[R_WINDOW, :2 * hop], rows[R_HISTORY, :hop], rows[R_OVERLAP, :hop],
+            rows[R_FRAME], spec)
 
 
 class Stft:
     """Buffers and plan for one analysis/synthesis stream of ``hop``-sample frames.
 
-    ``window``, ``history``, ``overlap`` and ``frame`` are views of the rows of one array
-    ``buf`` (rows R_*), so a kernel can take the stream as one argument (``stft_rows``).
+    ``plan``, ``window``, ``history``, ``overlap``, ``frame`` and ``spec`` are views of one
+    float64 array ``buf`` (``stft_views``), so a kernel can take the stream as one argument;
+    ``buf`` (``size(hop)`` floats, zero) may be handed in.
     """
 
-    def __init__(self, hop: int):
+    def __init__(self, hop: int, buf=None):
         from ..fft import make_plan
 
         self.hop = int(hop)
         self.win_len = 2 * self.hop
-        self.n_fft = fft_size(self.win_len)
+        self.n_fft = fft_size(self.hop)
         self.n_bins = self.n_fft // 2 + 1
-        self.plan = make_plan(self.n_fft)
-        keep = self.win_len - self.hop
-        self.buf = np.zeros((N_BUF_ROWS, self.n_fft))
-        self.window = self.buf[R_WINDOW, :self.win_len]
+        plan = make_plan(self.n_fft)
+        self.buf = np.zeros(self.size(self.hop)) if buf is None else buf
+        (self.plan, self.window, self.history, self.overlap, self.frame,
+         self.spec) = stft_views(self.buf, self.hop)
+        self.plan[:] = plan
         self.window[:] = sqrt_hann(self.win_len)
-        self.history = self.buf[R_HISTORY, :keep]
-        self.overlap = self.buf[R_OVERLAP, :keep]
-        self.frame = self.buf[R_FRAME]
-        self.spec = np.zeros(self.n_bins, np.complex128)
+
+    @staticmethod
+    def size(hop: int) -> int:
+        """Floats of ``buf`` for ``hop``-sample frames."""
+        from ..fft import make_plan
+
+        n_fft = fft_size(hop)
+        return N_BUF_ROWS * n_fft + 2 * (n_fft // 2 + 1) + make_plan(n_fft).size
 
     @property
     def latency_samples(self) -> int:

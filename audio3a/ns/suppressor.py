@@ -36,7 +36,7 @@ from .gain import (FLOOR_DB, SNR_LT_INIT, XI_MIN_DB, decision_directed, omlsa_ga
 from .noise_psd import (imcra_smoothing, noise_update, speech_absence_prob,
                         speech_presence_prob)
 from .presence import F_HELD, GLOBAL_HALF_HZ, N_FRAME_STATE, presence_likelihood
-from .stft import Stft, stft_analysis, stft_rows, stft_synthesis
+from .stft import Stft, fft_size, stft_analysis, stft_synthesis, stft_views
 from .click import N_STATE as N_CLICK_STATE, click_restore
 
 # params vector layout
@@ -86,6 +86,30 @@ RELEASE = 0.6  # hybrid route: a learned band gain may fall by at most this fact
 
 
 @kernel
+def mem_offsets(hop):
+    """Offsets in the stage's one float64 array ``mem``: (bins, IMCRA, STFT); ``vec`` at 0.
+
+    The STFT part (whose plan runs to the end of ``mem``) starts at an even offset, so its
+    spectrum, viewed as complex, is 16-byte aligned.
+    """
+    k = fft_size(hop) // 2 + 1
+    o_imcra = N_VEC + N_BIN_ROWS * k
+    o_stft = o_imcra + imcra.imcra_size(k)
+    return N_VEC, o_imcra, o_stft + o_stft % 2
+
+
+@kernel
+def mem_views(mem, hop):
+    """(plan, window, history, overlap, frame, spec, bins, state, ring, counters, scratch, vec) of ``mem``."""
+    o_bins, o_imcra, o_stft = mem_offsets(hop)
+    k = fft_size(hop) // 2 + 1
+    state, ring, counters, scratch = imcra.imcra_views(mem[o_imcra:o_stft], k)
+    plan, window, history, overlap, frame, spec = stft_views(mem[o_stft:], hop)
+    return (plan, window, history, overlap, frame, spec, mem[o_bins:o_imcra].reshape((N_BIN_ROWS, k)),
+            state, ring, counters, scratch, mem[:N_VEC])
+
+
+@kernel
 def frame_stats(power, noise, p, lo, hi, power_norm, stats):
     """Stats: noise PSD, excess power over it (per sample) and mean presence over bins [lo, hi)."""
     n = power.shape[0]
@@ -106,9 +130,11 @@ def frame_stats(power, noise, p, lo, hi, power_norm, stats):
 
 
 @kernel
-def ns_frame(x, y, plan, stft_buf, spec, bins, state, ring, counters, scratch, vec):
-    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop); ``bins`` rows as B_*, ``vec`` as V_*."""
-    window, history, overlap, frame = stft_rows(stft_buf, x.shape[0])
+def ns_frame(x, y, mem):
+    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop); the state is ``mem`` (``mem_views``:
+    ``bins`` rows as B_*, ``vec`` as V_*)."""
+    (plan, window, history, overlap, frame, spec, bins, state, ring, counters, scratch,
+     vec) = mem_views(mem, x.shape[0])
     params = vec[V_PARAMS:V_PARAMS + N_PARAMS]
     stats = vec[V_STATS:V_STATS + N_STATS]
     snr_lt = vec[V_SNR_LT:V_SNR_LT + 1]
@@ -157,11 +183,11 @@ def ns_frame(x, y, plan, stft_buf, spec, bins, state, ring, counters, scratch, v
 
 
 @kernel
-def ns_frame_checked(x, y, plan, stft_buf, spec, bins, state, ring, counters, scratch, vec):
+def ns_frame_checked(x, y, mem):
     """``ns_frame`` when every sample of ``x`` is finite (returns True); else False, nothing changed."""
     if not all_finite(x):
         return False
-    ns_frame(x, y, plan, stft_buf, spec, bins, state, ring, counters, scratch, vec)
+    ns_frame(x, y, mem)
     return True
 
 
@@ -225,6 +251,10 @@ class NoiseSuppressor(Stage):
                              f"got {config.method!r}")
         self.config = config
         self._learned = config.method == "hybrid"
+        # one array for the whole state (``mem_views``): one kernel argument
+        k = fft_size(self.frame_len) // 2 + 1
+        o_bins, o_imcra, o_stft = mem_offsets(self.frame_len)
+        self.mem = np.zeros(o_imcra if self._learned else o_stft + Stft.size(self.frame_len))
         if self._learned:
             from .features import FrontEnd
 
@@ -233,13 +263,12 @@ class NoiseSuppressor(Stage):
             self.stft = self.front.stft
             self.imcra = self.front.imcra
         else:
-            self.stft = Stft(self.frame_len)
-            self.imcra = imcra.Imcra(self.stft.n_bins)
+            self.stft = Stft(self.frame_len, self.mem[o_stft:])
+            self.imcra = imcra.Imcra(k, self.mem[o_imcra:o_stft])
         self.latency_ms = 1000.0 * self.stft.latency_samples / self.sample_rate
-        k = self.stft.n_bins
-        self.bins = np.zeros((N_BIN_ROWS, k))
+        self.bins = self.mem[o_bins:o_imcra].reshape(N_BIN_ROWS, k)
         self.gain = self.bins[B_GAIN]  # the last frame's applied gain per bin (a view)
-        self.vec = np.zeros(N_VEC)
+        self.vec = self.mem[:N_VEC]
         self.params = self.vec[V_PARAMS:V_PARAMS + N_PARAMS]
         self._stats = self.vec[V_STATS:V_STATS + N_STATS]
         self.snr_lt = self.vec[V_SNR_LT:V_SNR_LT + 1]
@@ -254,11 +283,8 @@ class NoiseSuppressor(Stage):
         self.params[P_BAND_HI] = int(np.floor(min(4000.0, self.sample_rate / 2) / bin_hz)) + 1
         self.params[P_GLOBAL_HALF] = max(1, int(round(GLOBAL_HALF_HZ / bin_hz)))
         self._out = np.zeros(self.frame_len, np.float32)
-        s = self.stft
-        t = self.imcra
         # ns_frame's arguments after the input hop (reset() keeps every array in place)
-        self._args = (self._out, s.plan, s.buf, s.spec, self.bins, t.state, t.ring, t.counters,
-                      t.scratch, self.vec)
+        self._args = (self._out, self.mem)
         if self._learned:
             self._setup_learned()
         self.reset()
