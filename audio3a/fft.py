@@ -30,7 +30,8 @@ Power-of-two M: two radix-2 stages fused per pass into one radix-4 butterfly, a
 last radix-2 stage when log2 M is odd; the first pass's starts are bit-reversed.
 
 Other M: the first pass takes up to four factors 2 (radix 16 = 4 x 4 with the W16
-twiddles between its two radix-4 stages, or radix 4 or 2), the rest of the power of two
+twiddles between its two radix-4 stages, or radix 4 or 2; for odd M a plain
+digit-reversed copy), the rest of the power of two
 follows in radix-2 passes, then the 3s and then the 5s, e.g. 160 = 16 2 5, 480 = 16 3 5,
 960 = 16 2 3 5 (the odd radices last, where h is longest); starts in digit-reversed
 order. The small DFTs (the usual short-DFT algorithms: real constants, shared sums):
@@ -276,12 +277,12 @@ def _radices(m: int) -> list:
     """The passes of a mixed-radix M, first to last: the first pass takes up to four factors 2
     (radix 16, 4 or 2), the rest of the power of two follows in radix-2 passes, then the 3s and the
     5s (the odd radices last, where h is longest, so their butterflies vectorise); an odd M starts
-    with a 3 or a 5."""
+    with a radix-1 "pass", the digit-reversed copy."""
     a = 0
     while m % 2 == 0:
         a += 1
         m //= 2
-    r = [16] if a >= 4 else [4, 2] if a == 3 else [4] if a == 2 else [2] if a == 1 else []
+    r = [16] if a >= 4 else [4, 2] if a == 3 else [4] if a == 2 else [2] if a == 1 else [1]
     r += [2] * max(a - 4, 0)
     while m % 3 == 0:
         r.append(3)
@@ -405,7 +406,7 @@ def _dft5(a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i, a4r, a4i):
 
 @kernel(fastmath=True)
 def _first_pass_mixed(src, src_step, src_im_offset, starts, p, zr, zi):
-    """The first pass (h = 1): group g of z holds the p-point DFT of z[s], z[s + M/p], ..., s = starts[g],
+    """The first pass (h = 1, p = 16, 4, 2 or 1): group g of z holds the p-point DFT of z[s], z[s + M/p], ..., s = starts[g],
     read straight from the natural-order input z[j] = src[j step] + i src[j step + im_offset]."""
     m = zr.shape[0]
     q = m // p
@@ -467,38 +468,11 @@ def _first_pass_mixed(src, src_step, src_im_offset, starts, p, zr, zi):
             zi[o] = x0i
             zr[o + np.uint64(1)] = x1r
             zi[o + np.uint64(1)] = x1i
-    elif p == 3:
+    else:  # p == 1 (odd M): the digit-reversed copy, the radix-3/5 passes do the rest
         for g in range(q):
             j = starts[g] * src_step
-            x0r, x0i, x1r, x1i, x2r, x2i = _dft3(
-                src[np.uint64(j)], src[np.uint64(j + u)], src[np.uint64(j + d)], src[np.uint64(j + d + u)],
-                src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)])
-            o = np.uint64(3 * g)
-            zr[o] = x0r
-            zi[o] = x0i
-            zr[o + np.uint64(1)] = x1r
-            zi[o + np.uint64(1)] = x1i
-            zr[o + np.uint64(2)] = x2r
-            zi[o + np.uint64(2)] = x2i
-    else:
-        for g in range(q):
-            j = starts[g] * src_step
-            x0r, x0i, x1r, x1i, x2r, x2i, x3r, x3i, x4r, x4i = _dft5(
-                src[np.uint64(j)], src[np.uint64(j + u)], src[np.uint64(j + d)], src[np.uint64(j + d + u)],
-                src[np.uint64(j + 2 * d)], src[np.uint64(j + 2 * d + u)],
-                src[np.uint64(j + 3 * d)], src[np.uint64(j + 3 * d + u)],
-                src[np.uint64(j + 4 * d)], src[np.uint64(j + 4 * d + u)])
-            o = np.uint64(5 * g)
-            zr[o] = x0r
-            zi[o] = x0i
-            zr[o + np.uint64(1)] = x1r
-            zi[o + np.uint64(1)] = x1i
-            zr[o + np.uint64(2)] = x2r
-            zi[o + np.uint64(2)] = x2i
-            zr[o + np.uint64(3)] = x3r
-            zi[o + np.uint64(3)] = x3i
-            zr[o + np.uint64(4)] = x4r
-            zi[o + np.uint64(4)] = x4i
+            zr[np.uint64(g)] = src[np.uint64(j)]
+            zi[np.uint64(g)] = src[np.uint64(j + u)]
 
 
 @kernel(fastmath=True)
