@@ -127,6 +127,12 @@ def _pow2_plan(n: int) -> np.ndarray:
 
 
 @kernel(fastmath=True, inline="always")
+def _cmul(ar, ai, wr, wi):
+    """(ar + i ai)(wr + i wi)."""
+    return ar * wr - ai * wi, ar * wi + ai * wr
+
+
+@kernel(fastmath=True, inline="always")
 def _butterfly4(zr, zi, i0, i1, i2, i3, f0r, f0i, f1r, f1i, f2r, f2i, f3r, f3i):
     """The radix-4 butterfly of the four (twiddled) sub-DFT values F0..F3, X_q = sum_r (-i)^(rq) F_r
     with F1 and F2 in their bit-reversed roles, written to z[i0..i3]:
@@ -188,27 +194,10 @@ def _radix4_pass(zr, zi, tw, off, h):
             i2 = np.uint64(base + k + 2 * h)
             i3 = np.uint64(base + k + 3 * h)
             t = np.uint64(off + k)
-            f0r = zr[i0]
-            f0i = zi[i0]
-            ar = zr[i2]
-            ai = zi[i2]
-            wr = tw[T_W1_RE, t]
-            wi = tw[T_W1_IM, t]
-            f1r = ar * wr - ai * wi
-            f1i = ar * wi + ai * wr
-            ar = zr[i1]
-            ai = zi[i1]
-            wr = tw[T_W2_RE, t]
-            wi = tw[T_W2_IM, t]
-            f2r = ar * wr - ai * wi
-            f2i = ar * wi + ai * wr
-            ar = zr[i3]
-            ai = zi[i3]
-            wr = tw[T_W3_RE, t]
-            wi = tw[T_W3_IM, t]
-            f3r = ar * wr - ai * wi
-            f3i = ar * wi + ai * wr
-            _butterfly4(zr, zi, i0, i1, i2, i3, f0r, f0i, f1r, f1i, f2r, f2i, f3r, f3i)
+            f1r, f1i = _cmul(zr[i2], zi[i2], tw[T_W1_RE, t], tw[T_W1_IM, t])
+            f2r, f2i = _cmul(zr[i1], zi[i1], tw[T_W2_RE, t], tw[T_W2_IM, t])
+            f3r, f3i = _cmul(zr[i3], zi[i3], tw[T_W3_RE, t], tw[T_W3_IM, t])
+            _butterfly4(zr, zi, i0, i1, i2, i3, zr[i0], zi[i0], f1r, f1i, f2r, f2i, f3r, f3i)
 
 
 @kernel(fastmath=True)
@@ -332,12 +321,6 @@ def _mixed_plan(n: int) -> np.ndarray:
         o += 2 * (p - 1) * h
         h *= p
     return plan
-
-
-@kernel(fastmath=True, inline="always")
-def _cmul(ar, ai, wr, wi):
-    """(ar + i ai)(wr + i wi)."""
-    return ar * wr - ai * wi, ar * wi + ai * wr
 
 
 @kernel(fastmath=True, inline="always")
