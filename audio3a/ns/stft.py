@@ -26,7 +26,7 @@ finer bins let the gain follow the harmonics more closely. Without padding
 import numpy as np
 
 from .._jit import kernel
-from ..fft import irfft, rfft
+from ..fft import irfft, make_plan, rfft
 
 # layout of ``Stft.buf`` (float64, ``Stft.size`` long): rows of n_fft floats, the window,
 # the input history and the overlap-add carry (first L - hop each) and the frame; then the
@@ -123,8 +123,6 @@ class Stft:
     """
 
     def __init__(self, hop: int, buf=None):
-        from ..fft import make_plan
-
         self.hop = int(hop)
         self.win_len = 2 * self.hop
         self.n_fft = fft_size(self.hop)
@@ -139,8 +137,6 @@ class Stft:
     @staticmethod
     def size(hop: int) -> int:
         """Floats of ``buf`` for ``hop``-sample frames."""
-        from ..fft import make_plan
-
         n_fft = fft_size(hop)
         return N_BUF_ROWS * n_fft + 2 * (n_fft // 2 + 1) + make_plan(n_fft).size
 
