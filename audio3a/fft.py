@@ -389,7 +389,8 @@ def _dft5(a0r, a0i, a1r, a1i, a2r, a2i, a3r, a3i, a4r, a4i):
 
 @kernel(fastmath=True)
 def _first_pass_mixed(src, src_step, src_im_offset, starts, p, zr, zi):
-    """The first pass (h = 1, p = 16, 4, 2 or 1): group g of z holds the p-point DFT of z[s], z[s + M/p], ..., s = starts[g],
+    """The first pass (h = 1, p = 16, 4, 2 or 1): group g of z holds the p-point DFT of
+    z[s], z[s + M/p], ..., s = starts[g],
     read straight from the natural-order input z[j] = src[j step] + i src[j step + im_offset]."""
     m = zr.shape[0]
     q = m // p

@@ -117,8 +117,9 @@ class Pipeline:
     # goes to the first stage as is: for such a frame the only error left is NaN/Inf, which the
     # stage finds in the same kernel call as its work (``Stage._process_checked``,
     # ``RenderStage._process_render_checked``) and which is raised here with the pipeline's
-    # message. Other frames are validated and converted by ``as_float_frame``. Every Python operation on this path counts: between the kernels the
-    # interpreter's code and data are out of cache, so each costs microseconds, not nanoseconds.
+    # message. Other frames are validated and converted by ``as_float_frame``. Every Python
+    # operation on this path counts: between the kernels the interpreter's code and data are out
+    # of cache, so each costs microseconds, not nanoseconds.
     def process_render(self, frame) -> None:
         """Feed one 10 ms far-end (loudspeaker) frame, as it is played out."""
         with self._lock:
