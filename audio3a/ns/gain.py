@@ -10,7 +10,18 @@
 * Musical-noise control: where speech is unlikely the gain is smoothed over
   time (first-order recursion whose factor grows as p falls) and across
   frequency (3-tap Hann), so isolated spectral peaks of the residual noise
-  are flattened toward the floor instead of flickering.
+  are flattened toward the floor instead of flickering (``smooth_gain``, the
+  hybrid route).
+* Gain release (the DSP route, ``release_gain``): the same recursion on a
+  falling gain only, g = b g_prev + (1 - b) g with b = a (1 - p) where
+  g < g_prev, and a rising gain taken as it is. A recursion on the rise
+  delays every onset whose first frames still have a low p: the gain of a
+  bin whose floor jumps from the pause floor to the speech floor (P_held
+  0 -> 1) climbed by (1 - b) ~ 0.2 of the step per frame, 14 and 9 dB
+  short after one and two frames, and low-level onsets and consonants are what the
+  envelope correlation of STOI (Taal et al. 2011) weighs. The fall keeps
+  its recursion: the tails of words and the speech -> pause floor step
+  fade instead of being gated (PESQ: 1.38 without it on the deep set).
 
 * Frame floor: in speech frames (the held frame presence P_held of
   ``presence`` near 1) the floor is G_speech = G_min S, S = ``SPEECH_LIFT_DB``
@@ -174,6 +185,21 @@ def smooth_gain(gain, p, gain_prev, alpha_time, scratch):
         hi = scratch[k + 1] if k < n - 1 else scratch[k]
         f = 0.25 * lo + 0.5 * scratch[k] + 0.25 * hi
         g = p[k] * scratch[k] + (1.0 - p[k]) * f
+        gain[k] = g
+        gain_prev[k] = g
+
+
+@kernel
+def release_gain(gain, p, gain_prev, alpha_time):
+    """Gain release: g = b g_prev + (1 - b) g, b = alpha_time (1 - p), where g < g_prev; a rise passes.
+
+    ``gain_prev`` is updated to the result.
+    """
+    for k in range(gain.shape[0]):
+        g = gain[k]
+        if g < gain_prev[k]:
+            b = alpha_time * (1.0 - p[k])
+            g = b * gain_prev[k] + (1.0 - b) * g
         gain[k] = g
         gain_prev[k] = g
 

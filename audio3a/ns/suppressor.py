@@ -10,7 +10,8 @@ One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
    ANDs IMCRA's with the a-priori SNR based likelihood of ``presence``, so
    noise-only frames fall to the floor; OM-LSA gain with the level's floor,
    lifted in speech frames and deeper in pauses at low SNR
-   (``gain.pause_floor``), and musical-noise smoothing (``gain``);
+   (``gain.pause_floor``), and a smoothed release of falling gains
+   (``gain.release_gain``);
 4. synthesis by overlap-add.
 
 With ``NsConfig(method="hybrid")`` one call of ``model.hybrid_frame`` runs
@@ -32,7 +33,7 @@ from ..stage import Stage
 from . import noise_psd as imcra
 from .model import hybrid_frame
 from .gain import (FLOOR_DB, SNR_LT_INIT, XI_MIN_DB, decision_directed, omlsa_gain, pause_floor,
-                   smooth_gain)
+                   release_gain)
 from .noise_psd import (imcra_smoothing, noise_update, speech_absence_prob,
                         speech_presence_prob)
 from .presence import F_HELD, GLOBAL_HALF_HZ, N_FRAME_STATE, presence_likelihood
@@ -58,7 +59,7 @@ B_Q = 4            # speech absence probability
 B_P = 5            # speech presence probability
 B_GAIN_H1 = 6      # LSA gain under speech presence
 B_GAIN = 7         # applied gain
-B_GAIN_PREV = 8    # last frame's gain (musical-noise smoothing)
+B_GAIN_PREV = 8    # last frame's gain (gain release / musical-noise smoothing)
 B_ZETA = 9         # recursively averaged a-priori SNR (presence)
 B_PRESENCE = 10    # a-priori SNR based presence likelihood
 B_MEAN_POWER = 11  # mean power of the click-free frames (``click``)
@@ -79,7 +80,8 @@ V_FRAME = V_SNR_LT + 1                     # presence's frame state
 V_CLICK = V_FRAME + N_FRAME_STATE          # click detector state
 N_VEC = V_CLICK + N_CLICK_STATE
 
-GAIN_SMOOTHING = 0.8   # time smoothing of the gain where speech is absent
+GAIN_RELEASE = 0.82   # release of a falling gain where speech is absent (``gain.release_gain``)
+GAIN_SMOOTHING_HYBRID = 0.8   # time smoothing of the hybrid route's OM-LSA gain where speech is absent
 METHODS = ("dsp", "hybrid")
 DEFAULT_METHOD = "dsp"
 RELEASE = 0.6  # hybrid route: a learned band gain may fall by at most this factor per frame
@@ -175,7 +177,7 @@ def ns_frame(x, y, mem):
     floor = pause_floor(stats[ST_SPEECH] / max(stats[ST_NOISE], 1e-30), frame_state[F_HELD], snr_lt,
                         params[P_GAIN_MIN])
     omlsa_gain(xi, v, p, floor, gain_h1, gain)
-    smooth_gain(gain, p, bins[B_GAIN_PREV], params[P_ALPHA_TIME], scratch[0])
+    release_gain(gain, p, bins[B_GAIN_PREV], params[P_ALPHA_TIME])
     for k in range(n):
         gain[k] *= restore[k]
         spec[k] = spec[k] * gain[k]
@@ -276,7 +278,7 @@ class NoiseSuppressor(Stage):
         self.click_state = self.vec[V_CLICK:V_CLICK + N_CLICK_STATE]
         self.params[P_GAIN_MIN] = 10.0 ** (FLOOR_DB[config.level] / 20.0)
         self.params[P_XI_MIN] = 10.0 ** (XI_MIN_DB / 10.0)
-        self.params[P_ALPHA_TIME] = GAIN_SMOOTHING
+        self.params[P_ALPHA_TIME] = GAIN_RELEASE
         self.params[P_POWER_NORM] = 1.0 / (self.stft.n_fft * np.sum(self.stft.window ** 2))
         bin_hz = self.sample_rate / self.stft.n_fft
         self.params[P_BAND_LO] = int(np.ceil(100.0 / bin_hz))
@@ -291,7 +293,7 @@ class NoiseSuppressor(Stage):
 
     def _setup_learned(self):
         self.gain_dsp = np.ones(self.stft.n_bins)
-        self._dsp_params = np.array([self.params[P_ALPHA_TIME], self.params[P_BAND_LO],
+        self._dsp_params = np.array([GAIN_SMOOTHING_HYBRID, self.params[P_BAND_LO],
                                      self.params[P_BAND_HI], self.params[P_GLOBAL_HALF]])
         w = _weights()
         self._mlp = tuple(w[k] for k in ("w1", "b1", "w2", "b2", "w3", "b3"))

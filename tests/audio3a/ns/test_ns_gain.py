@@ -3,7 +3,8 @@ import pytest
 from scipy.special import exp1 as scipy_exp1
 
 from audio3a.ns.gain import (PAUSE_DEPTH_DB, PAUSE_EXTRA_DB, SNR_LT_INIT, SPEECH_LIFT_DB, decision_directed,
-                             exp1, lsa_gain, omlsa_gain, pause_floor, smooth_gain)
+                             exp1, lsa_gain, omlsa_gain, pause_floor, release_gain,
+                             smooth_gain)
 
 
 def test_exp1_matches_scipy():
@@ -69,6 +70,18 @@ def test_smoothing_keeps_speech_bins_and_flattens_noise_peaks():
     g2 = g.copy()
     smooth_gain(g2, np.ones(5), np.full(5, 0.1), 0.5, np.zeros(5))
     assert np.allclose(g2, g)  # where speech is present the gain is untouched
+
+
+def test_release_passes_rises_and_smooths_falls_where_speech_is_absent():
+    prev = np.array([0.1, 0.1, 0.9, 0.9])
+    g = np.array([0.1, 0.9, 0.1, 0.1])
+    p = np.array([0.0, 0.0, 0.0, 1.0])
+    out, state = g.copy(), prev.copy()
+    release_gain(out, p, state, 0.5)
+    assert out[1] == 0.9                              # a rise (an onset) passes at once
+    assert out[2] == pytest.approx(0.5 * 0.9 + 0.5 * 0.1)  # a fall where speech is absent is released slowly
+    assert out[3] == 0.1                              # ... and follows at once where speech is present
+    assert out[0] == 0.1 and np.array_equal(state, out)
 
 
 def test_floor_lifted_in_speech_and_deepened_in_pauses_at_low_snr():
