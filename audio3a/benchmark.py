@@ -20,11 +20,17 @@ Concurrency. N sessions (1, 2, 4, ... 64), each its own ``Pipeline`` on a
 ``ThreadPoolExecutor`` worker, process their frames as fast as they can;
 frames/s in total and per busy core, and the CPU time the workers spent per
 frame (``time.thread_time``), whose sessions per core (10 ms / CPU time)
-hold on a host where other processes take part of the cores. The kernels
-release the GIL, so two threads on two idle cores come close to twice one; a
-pure-Python control workload (which holds the GIL) is measured the same way
-to show what no scaling looks like. Each workload runs once before its clock
-starts, so no row times a compilation.
+hold on a host where other processes take part of the cores, and how often
+a worker slept per frame (voluntary context switches: waits for the GIL). The
+kernels release the GIL, so two threads on two idle cores come close to twice
+one; a pure-Python control workload (which holds the GIL) is measured the same
+way to show what no scaling looks like. Each workload runs once before its
+clock starts, so no row times a compilation. A second table answers "how many
+sessions can one core carry" the way a media server runs them: N sessions
+(1, 16, 100, 200) served in turn by one thread, every session its next frame
+per 10 ms tick, CPU µs per frame and sessions per core. One session stays in
+the core's caches between its frames; a hundred do not (each holds ~0.9 MB
+at 16 kHz), and every frame then pays for fetching its session's state.
 
 Cold start. A fresh interpreter imports audio3a, builds a default
 ``Pipeline`` and processes one frame; timed with an empty Numba cache
@@ -58,6 +64,7 @@ from .report import header, machine, markdown_table, write_json, write_text
 
 FRAME_S = 0.01
 SESSIONS = (1, 2, 4, 8, 16, 32, 64)
+ROUND_ROBIN_SESSIONS = (1, 16, 100, 200)
 _REPO = Path(__file__).resolve().parents[1]
 
 
@@ -424,15 +431,34 @@ def _python_control(frame: np.ndarray) -> float:
     return acc
 
 
+def _sleeps() -> int:
+    """Voluntary context switches of the calling thread so far (Linux; 0 elsewhere): the times it
+    blocked, which in the concurrency workloads is waiting for the GIL."""
+    try:
+        with open("/proc/thread-self/status") as f:
+            for line in f:
+                if line.startswith("voluntary_ctxt_switches"):
+                    return int(line.split(":")[1])
+    except OSError:
+        pass
+    return 0
+
+
 def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.0,
-                audio=None, controls: bool = True) -> dict:
-    """Frames/s with N sessions on N threads, each its own Pipeline, for ``seconds`` each.
+                audio=None, controls: bool = True, round_robin_sessions=ROUND_ROBIN_SESSIONS,
+                round_robin_frames: int = 3000) -> dict:
+    """Frames/s with N sessions on N threads, each its own Pipeline, for ``seconds`` each; then
+    ``round_robin`` (``round_robin_sessions`` served by one thread) as ``result["round_robin"]``.
 
     Two controls bracket the pipeline: a pure-Python per-frame loop (holds the
     GIL: 2 threads give ~1x) and the HPF's jitted kernel on 1 s blocks (almost
     all time inside a nogil kernel: 2 threads give ~2x on 2 idle cores). The
-    pipeline lands between them according to its share of per-frame Python
-    overhead (validation, locking, dtype conversion) versus kernel time.
+    pipeline holds the GIL for ~6 µs of its ~50 µs frame (Python and kernel
+    dispatch, by perf sampling), too little to hold two threads back; what they
+    lose goes to GIL hand-offs: a thread that finds the GIL taken sleeps
+    (``sleeps_per_frame``), and waking it on the other core is dear (on the
+    2-vCPU VM this was written on, ~20 µs of CPU and ~40 µs of delay per wake-up:
+    at 2 threads 0.5 sleeps a frame took CPU per frame from 47 to 58 µs).
     """
     from .hpf import HpfConfig, sosfilt_df2t
     from .pipeline import Pipeline
@@ -454,12 +480,13 @@ def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.
             m = mic.shape[0]
             done, i = 0, 0
             clock = time.perf_counter
+            sleeps0 = _sleeps()
             cpu0 = time.thread_time()
             while clock() < end:
                 step(s, i % m)
                 i += 1
                 done += frames_per_step
-            return done, time.thread_time() - cpu0
+            return done, time.thread_time() - cpu0, _sleeps() - sleeps0
 
         with ThreadPoolExecutor(max_workers=n) as ex:
             futs = [ex.submit(work, s) for s in states]
@@ -475,7 +502,8 @@ def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.
         return {"frames": done, "wall_s": wall, "frames_per_s": fps,
                 "frames_per_s_per_core": fps / min(n, cores),
                 "realtime_sessions": fps * FRAME_S, "cpu_us_per_frame": cpu_us,
-                "sessions_per_core_cpu": FRAME_S * 1e6 / cpu_us if cpu_us > 0 else float("nan")}
+                "sessions_per_core_cpu": FRAME_S * 1e6 / cpu_us if cpu_us > 0 else float("nan"),
+                "sleeps_per_frame": sum(r[2] for r in results) / done if done else float("nan")}
 
     probe = Pipeline(sample_rate)
     if probe._render_stages:
@@ -509,7 +537,47 @@ def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.
     by = {(r["workload"], r["threads"]): r["frames_per_s"] for r in rows}
     speedup = {wl: by[(wl, 2)] / by[(wl, 1)] for wl, *_ in workloads if (wl, 1) in by and (wl, 2) in by}
     return {"rate": sample_rate, "cores": cores, "seconds_each": seconds, "rows": rows,
-            "speedup_2_threads": speedup}
+            "speedup_2_threads": speedup,
+            "round_robin": round_robin(sample_rate, round_robin_sessions, round_robin_frames, mic, far)}
+
+
+def round_robin(sample_rate: int = 16000, sessions=ROUND_ROBIN_SESSIONS, frames: int = 3000,
+                mic=None, far=None) -> list[dict]:
+    """N sessions, each its own ``Pipeline``, served in turn by the calling thread: per tick every
+    session processes its next frame pair (session k starts 37 k frames into the scene, so the
+    sessions hold different states), as a media server's 10 ms tick loop does. About ``frames``
+    frames per row (at least 3 ticks), after one untimed tick; the CPU time is the thread's
+    (``time.thread_time``). ``sessions_per_core_cpu``: 10 ms / CPU time per frame;
+    ``vs_one_session``: CPU per frame over that of the first row."""
+    from .pipeline import Pipeline
+
+    if mic is None:
+        mic, far = _echo_scene(sample_rate, 500, None)
+    m = mic.shape[0]
+    rows = []
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        for n in sessions:
+            pipes = [Pipeline(sample_rate) for _ in range(n)]
+            ticks = max(3, -(-frames // n))
+            start = [37 * k for k in range(n)]
+            for k, p in enumerate(pipes):  # the untimed tick
+                p.process(mic[start[k] % m], far[start[k] % m])
+            cpu0 = time.thread_time()
+            for t in range(1, ticks + 1):
+                for k, p in enumerate(pipes):
+                    i = (start[k] + t) % m
+                    p.process(mic[i], far[i])
+            cpu_us = 1e6 * (time.thread_time() - cpu0) / (ticks * n)
+            rows.append({"sessions": n, "frames": ticks * n, "cpu_us_per_frame": cpu_us,
+                         "sessions_per_core_cpu": FRAME_S * 1e6 / cpu_us,
+                         "vs_one_session": cpu_us / rows[0]["cpu_us_per_frame"] if rows else 1.0})
+            del pipes
+    finally:
+        if gc_was:
+            gc.enable()
+    return rows
 
 
 # ---------------------------------------------------------------- cold start
@@ -606,7 +674,11 @@ RATIO_COLUMNS = [("rate", "rate Hz"), ("audio3a", "audio3a"), ("peer", "peer"),
 CONCURRENCY_COLUMNS = [("workload", "workload"), ("threads", "threads"), ("frames_per_s", "frames/s"),
                        ("frames_per_s_per_core", "frames/s per busy core"),
                        ("realtime_sessions", "real-time sessions"), ("cpu_us_per_frame", "CPU µs/frame"),
-                       ("sessions_per_core_cpu", "sessions per core (CPU time)"), ("wall_s", "wall s")]
+                       ("sessions_per_core_cpu", "sessions per core (CPU time)"),
+                       ("sleeps_per_frame", "sleeps/frame (GIL waits)"), ("wall_s", "wall s")]
+ROUND_ROBIN_COLUMNS = [("sessions", "sessions"), ("frames", "frames"), ("cpu_us_per_frame", "CPU µs/frame"),
+                       ("sessions_per_core_cpu", "sessions per core (CPU time)"),
+                       ("vs_one_session", "CPU/frame vs 1 session")]
 COLD_COLUMNS = [("cache", "Numba cache"), ("import_s", "import s"), ("pipeline_s", "Pipeline() s"),
                 ("first_frame_s", "1st frame s"), ("to_first_frame_s", "import→1st frame s"),
                 ("process_wall_s", "process wall s"), ("stages", "stages")]
@@ -630,6 +702,10 @@ def render(result: dict) -> str:
         out.append(markdown_table(con["rows"], CONCURRENCY_COLUMNS))
         sp = ", ".join(f"{k}: {v:.2f}x" for k, v in con["speedup_2_threads"].items())
         out.append(f"\n2 threads vs 1 (GIL released if about 2x on 2 idle cores): {sp}\n")
+        if con.get("round_robin"):
+            out.append("\n### Sessions on one core (one thread serves N Pipelines in turn, "
+                       "one frame each per tick)\n\n")
+            out.append(markdown_table(con["round_robin"], ROUND_ROBIN_COLUMNS))
     cold = result.get("cold_start")
     if cold:
         out.append("\n### Cold start (fresh interpreter → first processed frame)\n\n")
@@ -662,7 +738,9 @@ def run(rates=SAMPLE_RATES, stages=None, json_path=None, quick: bool = False, au
         result["concurrency"] = concurrency(
             16000 if 16000 in rates else rates[0],
             sessions=(1, 2, 4, 16, 64) if quick else SESSIONS,
-            seconds=0.4 if quick else 1.5, audio=audio)
+            seconds=0.4 if quick else 1.5, audio=audio,
+            round_robin_sessions=(1, 16, 100) if quick else ROUND_ROBIN_SESSIONS,
+            round_robin_frames=800 if quick else 4000)
     if "cold" in sections:
         # quick: warm cache only (the empty-cache run alone takes longer than the quick budget allows)
         result["cold_start"] = cold_start(16000 if 16000 in rates else rates[0], runs_warm=1 if quick else 2,

@@ -109,13 +109,50 @@ def test_peer_ratios():
 
 
 def test_concurrency_rows_and_gil_controls():
-    res = benchmark.concurrency(16000, sessions=(1, 2), seconds=0.05)
+    res = benchmark.concurrency(16000, sessions=(1, 2), seconds=0.05, round_robin_sessions=(1, 3),
+                                round_robin_frames=12)
     work = {(r["workload"].split(" ")[0], r["threads"]) for r in res["rows"]}
     assert {("pipeline", 1), ("pipeline", 2), ("control:", 1), ("control:", 2)} <= work
     for r in res["rows"]:
         assert r["frames"] > 0 and r["frames_per_s"] > 0
         assert r["frames_per_s_per_core"] <= r["frames_per_s"]
     assert len(res["speedup_2_threads"]) == 3
+    rr = res["round_robin"]
+    assert [r["sessions"] for r in rr] == [1, 3]
+    assert [r["frames"] for r in rr] == [12, 12]             # 12 ticks of 1 session, 4 ticks of 3
+    for r in rr:
+        assert r["cpu_us_per_frame"] > 0
+        assert r["sessions_per_core_cpu"] == pytest.approx(10_000 / r["cpu_us_per_frame"])
+    assert rr[0]["vs_one_session"] == 1.0
+    assert rr[1]["vs_one_session"] == pytest.approx(rr[1]["cpu_us_per_frame"] / rr[0]["cpu_us_per_frame"])
+
+
+def test_round_robin_sessions_process_their_own_frames():
+    """Every session of the one-thread workload gets its frames in order: a session's output is
+    that of a Pipeline fed the same frames alone."""
+    from audio3a.pipeline import Pipeline as P
+
+    seen = []
+    real = P.process
+
+    def spy(self, near, far=None):
+        seen.append((id(self), near))
+        return real(self, near, far)
+
+    P.process = spy
+    try:
+        rows = benchmark.round_robin(16000, sessions=(2,), frames=6)
+    finally:
+        P.process = real
+    assert rows[0]["frames"] == 6
+    per = {}
+    for sid, near in seen:
+        per.setdefault(sid, []).append(near)
+    assert len(per) == 2 and all(len(v) == 4 for v in per.values())   # the untimed tick, then 3
+    mic, _ = benchmark._echo_scene(16000, 500, None)
+    for k, frames in enumerate(per.values()):
+        for t, near in enumerate(frames):
+            assert np.array_equal(near, mic[(37 * k + t) % mic.shape[0]])
 
 
 def test_render_contains_every_section():
@@ -123,13 +160,16 @@ def test_render_contains_every_section():
               "latency": {"rows": [{"rate": 16000, "name": "hpf", "p50_us": 1.0}], "audio": "x",
                           "missing": {"aec": "ImportError"}, "ratios": []},
               "concurrency": {"rate": 16000, "cores": 2, "rows": [{"workload": "w", "threads": 1}],
-                              "speedup_2_threads": {"w": 1.9}},
+                              "speedup_2_threads": {"w": 1.9},
+                              "round_robin": [{"sessions": 100, "frames": 300, "cpu_us_per_frame": 60.0,
+                                               "sessions_per_core_cpu": 166.7, "vs_one_session": 1.3}]},
               "cold_start": {"rows": [{"cache": "warm cache", "to_first_frame_s": 0.5}]}}
     from audio3a.report import machine
 
     result["machine"] = machine()
     text = benchmark.render(result)
-    for part in ("Per-frame latency", "Not measured: aec", "Concurrency", "1.90x", "Cold start", "warm cache"):
+    for part in ("Per-frame latency", "Not measured: aec", "Concurrency", "1.90x", "Sessions on one core",
+                 "| 100 | 300 |", "Cold start", "warm cache"):
         assert part in text
 
 
