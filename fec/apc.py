@@ -170,6 +170,28 @@ CANDIDATES = 8     # quantizer steps tried per subframe
 
 
 @kernel
+def _dot8(c, rows, u, m, out):
+    """out[j] = sum_i c[i] rows[u - 1 - i, j] over i < m, for the ``CANDIDATES`` (8) columns j.
+
+    One accumulator per column in registers (an array would be stored and reloaded at every tap),
+    each summed in tap order.
+    """
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    for i in range(m):
+        ci = c[i]
+        r = rows[u - 1 - i]
+        s0 += ci * r[0]
+        s1 += ci * r[1]
+        s2 += ci * r[2]
+        s3 += ci * r[3]
+        s4 += ci * r[4]
+        s5 += ci * r[5]
+        s6 += ci * r[6]
+        s7 += ci * r[7]
+    out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = s0, s1, s2, s3, s4, s5, s6, s7
+
+
+@kernel
 def _encode(s, a, gamma, gains, codes, recon, x, e, w, xc, ec, cc, step, tot, pr, fbv):
     """Closed-loop coding with noise feedback; each subframe's gain is the best of eight around
     the level of its residual (estimated as if the coding were exact from there on). The eight
@@ -233,34 +255,8 @@ def _encode(s, a, gamma, gains, codes, recon, x, e, w, xc, ec, cc, step, tot, pr
                     cc[u, j] = 0.0
                 continue
             m = t if t < p else p
-            # one accumulator per candidate in registers (an array would be stored and reloaded
-            # at every tap; 16 with the feedback's spill), each summed in tap order as before
-            p0 = p1 = p2 = p3 = p4 = p5 = p6 = p7 = 0.0
-            for i in range(m):
-                ai = a[m - 1, i]
-                xr = xc[u - 1 - i]
-                p0 += ai * xr[0]
-                p1 += ai * xr[1]
-                p2 += ai * xr[2]
-                p3 += ai * xr[3]
-                p4 += ai * xr[4]
-                p5 += ai * xr[5]
-                p6 += ai * xr[6]
-                p7 += ai * xr[7]
-            f0 = f1 = f2 = f3 = f4 = f5 = f6 = f7 = 0.0
-            for i in range(m):
-                wi = w[i]
-                er = ec[u - 1 - i]
-                f0 += wi * er[0]
-                f1 += wi * er[1]
-                f2 += wi * er[2]
-                f3 += wi * er[3]
-                f4 += wi * er[4]
-                f5 += wi * er[5]
-                f6 += wi * er[6]
-                f7 += wi * er[7]
-            pr[0], pr[1], pr[2], pr[3], pr[4], pr[5], pr[6], pr[7] = p0, p1, p2, p3, p4, p5, p6, p7
-            fbv[0], fbv[1], fbv[2], fbv[3], fbv[4], fbv[5], fbv[6], fbv[7] = f0, f1, f2, f3, f4, f5, f6, f7
+            _dot8(a[m - 1], xc, u, m, pr)      # the trials' predictions ...
+            _dot8(w, ec, u, m, fbv)            # ... and their noise feedback
             st = np.float64(s[t])
             for j in range(CANDIDATES):
                 pred = pr[j]
