@@ -471,20 +471,19 @@ class Server(asyncio.DatagramProtocol):
         q = self._feedback
         budget = len(q) if everything else max(FEEDBACK_PER_TICK, len(q) - self.config.max_sessions)
         for _ in range(min(budget, len(q))):
-            s, data, arrival = q.popleft()
-            if self.sessions.get(s.addr) is not s:
-                continue                               # closed meanwhile
-            for d in s.on_feedback(data, arrival):
-                self.transport.sendto(d, s.addr)
+            self._feedback_one()
 
     def _handle_feedback_idle(self):
         """Queued loss reports, one at a time while the loop's clock is before ``_idle_until``."""
-        q = self._feedback
-        while q and self._loop.time() < self._idle_until:
-            s, data, arrival = q.popleft()
-            if self.sessions.get(s.addr) is s:
-                for d in s.on_feedback(data, arrival):
-                    self.transport.sendto(d, s.addr)
+        while self._feedback and self._loop.time() < self._idle_until:
+            self._feedback_one()
+
+    def _feedback_one(self):
+        """The oldest queued loss report to its session (unless it closed meanwhile), and the replies."""
+        s, data, arrival = self._feedback.popleft()
+        if self.sessions.get(s.addr) is s:
+            for d in s.on_feedback(data, arrival):
+                self.transport.sendto(d, s.addr)
 
     def _flush_recordings(self):
         """The sessions' queued recording writes (``SessionRecorder.flush``), while the loop's clock is
