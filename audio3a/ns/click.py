@@ -13,11 +13,24 @@ low harmonics are flattened, a click's broad spectrum is not). With b the
 background (tracked per block, rising with a ~100 ms and falling with a ~7 ms
 time constant), the window's largest block j is a click when
 
-    e_j > T_PEAK b,  2 <= j <= 7,  and  e_i < max(e_j / T_DECAY, T_BACK b)  for |i - j| > 1:
+    e_j > T b,  2 <= j <= 7,  and  e_i < max(e_j / T_DECAY, T_BACK b)  for |i - j| > 1:
 
 a lone peak. Voiced speech repeats its glottal pulses every 2.5-12.5 ms,
 inside the 20 ms window, and a speech onset does not fall back; a peak near
 the window's ends is judged in the neighbouring frame, where it is central.
+The peak threshold is T_PEAK b = 9 dB over b inside speech (the held frame
+presence of ``presence`` >= 0.5) and T_PEAK_PAUSE max(m, b) = 6 dB over
+max(m, b) in pauses, m the mean block energy of the background (~100 ms, blocks
+under T_BACK b only, so clicks and speech stay out of it): b is a low quantile
+of the floor's block energies (the fast fall), and 6 dB over b is reached by
+the floor's own fluctuation once in ~4 s of white noise, 6 dB over m
+not once in 100 s. In a pause a weak click (the clicks mixtures' bursts start
+6.5 dB over their floor) is what the listener hears, and no glottal pulse or
+plosive stands in for one (the lone-peak test still rejects onsets); max(m, b)
+keeps m, which lags a rise of the floor, from passing the first frames of
+a louder noise. Deep set (160 mixtures), clicks: DNSMOS BAK 3.38 -> 3.51;
+6 dB over b everywhere also takes plosives inside speech for clicks (all 160:
+PESQ-WB 1.508 -> 1.502).
 
 Restoration: in a frame with a click, r_k = sqrt(M_k / P_k) for the bins whose
 power P_k exceeds M_k, the mean power of the last click-free frames (~50 ms);
@@ -33,21 +46,24 @@ import numpy as np
 from .._jit import kernel
 
 N_BLOCKS = 5        # blocks per hop
-T_PEAK = 8.0        # a click block: 9 dB over the background ...
+T_PEAK = 8.0        # a click block: 9 dB over the background b inside speech ...
+T_PEAK_PAUSE = 4.0  # ... 6 dB over max(m, b) in a pause (m: mean background)
 T_DECAY = 8.0       # ... with every block not next to it 9 dB under it
 T_BACK = 3.0        # ... or within 5 dB of the background
 BG_RISE = 0.02      # background per block: slow rise (~100 ms) ...
 BG_FALL = 0.3       # ... fast fall (~7 ms)
+MEAN_RATE = 0.02    # mean background: blocks under T_BACK b, ~100 ms
 SPEECH_CUT = 0.5    # deepest restoration inside speech (-6 dB)
 MEAN_ALPHA = 0.8    # mean power of click-free frames (~50 ms)
 
-# state layout: the last two input samples, the background, whether a click-free frame has
-# been seen (M_k exists), the window's block energies
+# state layout: the last two input samples, the background b, whether a click-free frame has
+# been seen (M_k exists), the mean background m, the window's block energies
 S_LAST = 0
 S_LAST2 = 1
 S_BG = 2
 S_SEEN = 3
-S_BLOCKS = 4
+S_BG_MEAN = 4
+S_BLOCKS = 5
 N_STATE = S_BLOCKS + 2 * N_BLOCKS
 
 
@@ -74,8 +90,9 @@ def block_energies(x, state):
 
 
 @kernel
-def is_click(state):
-    """The lone-peak test of the module docstring on the window's blocks; updates the background."""
+def is_click(state, in_speech):
+    """The lone-peak test of the module docstring on the window's blocks (the pause threshold unless
+    ``in_speech``); updates the backgrounds b and m."""
     e = state[S_BLOCKS:]
     bg = state[S_BG]
     jmax = 0
@@ -83,15 +100,22 @@ def is_click(state):
         if e[j] > e[jmax]:
             jmax = j
     peak = e[jmax]
-    click = 2 <= jmax < 2 * N_BLOCKS - 2 and peak > T_PEAK * bg and peak > 1e-12
+    mean = state[S_BG_MEAN]
+    threshold = T_PEAK * bg if in_speech else T_PEAK_PAUSE * max(mean, bg)
+    click = 2 <= jmax < 2 * N_BLOCKS - 2 and peak > threshold and peak > 1e-12
     if click:
         for j in range(2 * N_BLOCKS):
             if abs(j - jmax) > 1 and e[j] * T_DECAY > peak and e[j] > T_BACK * bg:
                 click = False
     for j in range(N_BLOCKS, 2 * N_BLOCKS):
         v = e[j]
+        if mean == 0.0:
+            mean = v
+        elif v < T_BACK * bg:
+            mean += MEAN_RATE * (v - mean)
         bg += (BG_RISE if v > bg else BG_FALL) * (v - bg)
     state[S_BG] = bg
+    state[S_BG_MEAN] = mean
     return click
 
 
@@ -100,7 +124,7 @@ def click_restore(x, state, mean_power, power, restore, in_speech):
     """restore_k (the factor for the gain) and, on a click, power_k <- restore_k^2 power_k; the
     mean power M follows the click-free frames (the first frame counts as one). Returns True on a click."""
     block_energies(x, state)
-    click = is_click(state) and state[S_SEEN] > 0.0
+    click = is_click(state, in_speech) and state[S_SEEN] > 0.0
     n = power.shape[0]
     if not click:
         state[S_SEEN] = 1.0
