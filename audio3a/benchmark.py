@@ -444,6 +444,13 @@ def _sleeps() -> int:
     return 0
 
 
+def _per_stage(p):
+    """``p`` run stage by stage (one kernel call per stage, as before ``audio3a.chain``): the
+    concurrency table's control for the fused chain, on the same frames in the same run."""
+    p._render_chain = p._capture_chain = p._process_chain = None
+    return p
+
+
 def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.0,
                 audio=None, controls: bool = True, round_robin_sessions=ROUND_ROBIN_SESSIONS,
                 round_robin_frames: int = 3000) -> dict:
@@ -458,7 +465,10 @@ def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.
     lose goes to GIL hand-offs: a thread that finds the GIL taken sleeps
     (``sleeps_per_frame``), and waking it on the other core is dear (on the
     2-vCPU VM this was written on, ~20 µs of CPU and ~40 µs of delay per wake-up:
-    at 2 threads 0.5 sleeps a frame took CPU per frame from 47 to 58 µs).
+    at 2 threads 0.5 sleeps a frame took CPU per frame from 47 to 58 µs). Hence
+    the fused chain (``audio3a.chain``: one GIL release per frame pair instead
+    of five); the row "stage by stage" runs the same pipeline one kernel call
+    per stage, at 1 and 2 threads, for comparison in the same run.
     """
     from .hpf import HpfConfig, sosfilt_df2t
     from .pipeline import Pipeline
@@ -512,6 +522,9 @@ def concurrency(sample_rate: int = 16000, sessions=SESSIONS, seconds: float = 1.
         step = lambda p, i: p.process_capture(mic[i])  # noqa: E731
     chain = "+".join(s.name for s in probe.stages)
     workloads = [(f"pipeline ({chain})", sessions, lambda: Pipeline(sample_rate), step, 1)]
+    if probe._capture_chain is not None:
+        workloads.append((f"pipeline ({chain}), stage by stage", (1, 2), lambda: _per_stage(Pipeline(sample_rate)),
+                          step, 1))
     if controls:
         def make_hpf():
             h = HpfConfig().build(sample_rate)

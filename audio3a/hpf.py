@@ -122,6 +122,15 @@ def hpf_frame(x, sos, state, y):
     return True
 
 
+@kernel
+def hpf_step(x, far_talk, args):
+    """``HighPassFilter._process`` as a chain kernel (``audio3a.stage``): ``hpf_sections`` with the
+    stage's ``(sos, state, y)``; no echo decision."""
+    sos, state, y = args
+    hpf_sections(x, sos, state, y)
+    return y, False
+
+
 def butterworth_highpass_sos(order: int, cutoff_hz: float, sample_rate: int) -> np.ndarray:
     """Biquad sections (b0, b1, b2, 1, a1, a2) of a digital Butterworth high-pass.
 
@@ -174,6 +183,7 @@ class HighPassFilter(Stage):
         self.zi = self._state[:2 * n_sec].reshape(n_sec, 2)  # a view: (n_sec, 2) as sosfilt_df2t takes it
         self._out = np.zeros(self.frame_len, np.float32)
         self._args = (self.sos, self._state, self._out)  # the kernels' fixed arguments
+        self.kernel, self.kernel_args = hpf_step, self._args
 
     def _process(self, x: np.ndarray) -> np.ndarray:
         hpf_sections(x, *self._args)  # x is checked already

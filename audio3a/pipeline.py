@@ -11,20 +11,26 @@
 The slots and their order come from ``audio3a.registry.CAPTURE_CHAIN``; the
 pipeline knows a stage only through the protocol in ``audio3a.stage``.
 Frames are validated once at the boundary (length, channels, dtype, NaN/Inf)
-and given back in the caller's dtype (int16 stays int16). A contiguous
-float32 frame goes to the first stage as is, which checks its samples in the
-same kernel call as its work (``Stage._process_checked``).
+and given back in the caller's dtype (int16 stays int16). When every stage
+exposes its kernel (``audio3a.stage``), each API call is one kernel call for
+the whole chain (``audio3a.chain``: ``process(near, far)`` runs render and
+capture in one), which checks the samples before any stage sees them; else a
+contiguous float32 frame goes to the first stage as is, which checks its
+samples in the same kernel call as its work (``Stage._process_checked``), and
+the others follow one call each.
 
 Threads. One ``Pipeline`` per call session; sessions share nothing, so many
 run in parallel on threads (every kernel, the VAD's included, releases the
-GIL). Every method takes the session's lock (``process`` once for both
-frames), so a render thread and a capture thread may share a session.
+GIL; the fused chain releases it once per call, so two sessions on two cores
+rarely wait for it). Every method takes the session's lock (``process`` once
+for both frames), so a render thread and a capture thread may share a session.
 """
 import importlib
 import threading
 
 import numpy as np
 
+from . import chain
 from .errors import FrameError
 from .frames import as_float_frame, check_rate, frame_len_for, from_float, is_ready_frame
 from .registry import CAPTURE_CHAIN
@@ -76,13 +82,37 @@ class Pipeline:
         self._lock = threading.Lock()
         self._near = np.zeros(self.frame_len, np.float32)  # int16 frames converted into these
         self._far = np.zeros(self.frame_len, np.float32)
+        self._out = np.zeros(self.frame_len, np.float32)  # the fused chain's output (copied out)
+        self._fuse()
         self._warm()
+
+    def _fuse(self) -> None:
+        """The whole chain as one kernel call per API call (``audio3a.chain``), when every stage
+        exposes its kernel (``audio3a.stage``); else ``_capture_chain`` is None: stage by stage."""
+        self._render_chain = self._capture_chain = self._process_chain = None
+        render = self._render_stages
+        if not self.stages or len(self.stages) > chain.MAX_CAPTURE or len(render) > chain.MAX_RENDER:
+            return
+        if any(s.kernel is None for s in self.stages) or any(s.render_kernel is None for s in render):
+            return
+        self._render_chain, self._capture_chain, self._process_chain = chain.chain_kernels(
+            [s.kernel for s in self.stages], [s.render_kernel for s in render])
+        # the chain kernels' arguments after the frames: absent slots are None
+        self._render_args = chain.pad([s.render_kernel_args for s in render], chain.MAX_RENDER)
+        self._capture_args = (self._out,) + chain.pad([s.kernel_args for s in self.stages], chain.MAX_CAPTURE)
+        self._process_args = (self._out,) + self._render_args + self._capture_args[1:]
 
     def _warm(self) -> None:
         """Run a few frames through every stage, then reset: the first real frame never compiles."""
         rng = np.random.default_rng(0)
         for _ in range(3):
             x = (0.01 * rng.standard_normal(self.frame_len)).astype(np.float32)
+            if self._capture_chain is not None:
+                if self._render_chain is not None:
+                    self._render_chain(x, *self._render_args)
+                    self._process_chain(x, x, *self._process_args)
+                self._capture_chain(x, *self._capture_args)
+                continue
             for s in self._render_stages:
                 s._process_render(x)
             for s in self.stages:
@@ -113,13 +143,15 @@ class Pipeline:
             for s in self.stages:
                 s.reset()
 
-    # A contiguous mono float32 frame of the right length (the common case, ``frames.is_ready_frame``)
-    # goes to the first stage as is: for such a frame the only error left is NaN/Inf, which the
-    # stage finds in the same kernel call as its work (``Stage._process_checked``,
-    # ``RenderStage._process_render_checked``) and which is raised here with the pipeline's
-    # message. Other frames are validated and converted by ``as_float_frame``. Every Python
-    # operation on this path counts: between the kernels the interpreter's code and data are out
-    # of cache, so each costs microseconds, not nanoseconds.
+    # The fused path (``audio3a.chain``, every stage exposing its kernel): a frame is converted
+    # when it is not ready (``frames.is_ready_frame``: contiguous mono float32 of the right
+    # length; ``as_float_frame`` validates the others), then one kernel call runs the render
+    # and/or capture chain, checks the samples first and returns a status, raised here with the
+    # pipeline's message (nothing changed). Without it, a ready frame goes to the first stage as
+    # is, which checks its samples in the same kernel call as its work
+    # (``Stage._process_checked``, ``RenderStage._process_render_checked``), and the others
+    # follow one kernel call each. Every Python operation on these paths counts: between the
+    # kernels the interpreter's code and data are out of cache, so each costs microseconds.
     def process_render(self, frame) -> None:
         """Feed one 10 ms far-end (loudspeaker) frame, as it is played out."""
         with self._lock:
@@ -133,11 +165,40 @@ class Pipeline:
     def process(self, near, far=None) -> np.ndarray:
         """``process_render(far)`` (when given) then ``process_capture(near)`` for one aligned frame pair."""
         with self._lock:
-            if far is not None:
+            if far is None:
+                return self._capture(near)
+            if self._process_chain is None:
                 self._render(far)
-            return self._capture(near)
+                return self._capture(near)
+            if not is_ready_frame(far, self.frame_len):
+                far = as_float_frame(far, self.frame_len, "far-end frame", self._far)
+            if is_ready_frame(near, self.frame_len):
+                status = self._process_chain(near, far, *self._process_args)
+                if status:
+                    raise FrameError(("far-end" if status == 1 else "near-end")
+                                     + " frame contains NaN or Inf samples")
+                return self._out.copy()
+            try:
+                x = as_float_frame(near, self.frame_len, "near-end frame", self._near)
+            except FrameError:
+                self._render(far)  # as two calls would: the far frame is queued, then near fails
+                raise
+            if self._process_chain(x, far, *self._process_args) == 1:
+                raise FrameError("far-end frame contains NaN or Inf samples")
+            return self._output(near)
+
+    def _output(self, frame) -> np.ndarray:
+        """The fused chain's output in the dtype of the caller's ``frame`` (a new array)."""
+        dtype = np.asarray(frame).dtype
+        return self._out.copy() if dtype == _FLOAT32 else from_float(self._out, dtype)
 
     def _render(self, frame) -> None:
+        if self._render_chain is not None:
+            if not is_ready_frame(frame, self.frame_len):
+                frame = as_float_frame(frame, self.frame_len, "far-end frame", self._far)
+            if not self._render_chain(frame, *self._render_args):
+                raise FrameError("far-end frame contains NaN or Inf samples")
+            return
         if self._render_first is not None and is_ready_frame(frame, self.frame_len):
             if not self._render_first(frame):
                 raise FrameError("far-end frame contains NaN or Inf samples")
@@ -149,6 +210,14 @@ class Pipeline:
             s._process_render(x)
 
     def _capture(self, frame) -> np.ndarray:
+        if self._capture_chain is not None:
+            if is_ready_frame(frame, self.frame_len):
+                if not self._capture_chain(frame, *self._capture_args):
+                    raise FrameError("near-end frame contains NaN or Inf samples")
+                return self._out.copy()
+            x = as_float_frame(frame, self.frame_len, "near-end frame", self._near)
+            self._capture_chain(x, *self._capture_args)  # x is checked already
+            return self._output(frame)
         if self._capture_first is not None and is_ready_frame(frame, self.frame_len):
             x = self._capture_first(frame)
             if x is None:

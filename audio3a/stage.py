@@ -28,6 +28,22 @@ frame. A stage that adapts to the talker's level (AGC) treats a ``far_talk``
 frame as a pause, as WebRTC's AGC does with ``stream_has_echo``, so residual
 echo neither sets the speech level nor gets the talker's gain.
 
+A stage that can run inside one kernel call for the whole chain
+(``audio3a.chain``) exposes its work as a jitted function and its fixed
+arguments::
+
+    stage.kernel(x, far_talk, stage.kernel_args) -> (y, echo_dominant)
+    stage.render_kernel(x, stage.render_kernel_args)     # render stages
+
+``kernel`` does exactly what ``_process`` does with ``far_talk`` (the same
+kernels, state and output buffer ``y``) on a frame whose samples are checked,
+and returns the frame's ``echo_dominant`` (the fused chain hands ``far_talk``
+to the kernel as that argument and does not set the attribute); ``render_kernel`` is
+``_process_render``. ``kernel_args`` is one object (a tuple of arrays and
+constants, or a structref) built once: the stage only ever updates those
+arrays in place, ``reset()`` included. A stage without them (``kernel = None``)
+makes the pipeline run stage by stage.
+
 Each stage's config is a dataclass with a ``build(sample_rate)`` method that
 returns the stage; that is how ``Pipeline`` creates stages it knows only by
 name (see ``audio3a.registry``).
@@ -52,6 +68,8 @@ class Stage:
     latency_ms = 0.0
     echo_dominant = False  # set by an echo canceller: the last mic frame was mostly echo
     far_talk = False       # set by the pipeline: an earlier stage found this frame mostly echo
+    kernel = None          # jitted (x, far_talk, kernel_args) -> (y, echo_dominant); see the module docstring
+    kernel_args = ()
 
     def __init__(self, sample_rate: int = 16000):
         self.sample_rate = check_rate(sample_rate, self.supported_rates)
@@ -86,6 +104,9 @@ class Stage:
 
 class RenderStage(Stage):
     """A stage that also consumes the far-end (loudspeaker) signal."""
+
+    render_kernel = None   # jitted (x, render_kernel_args): ``_process_render``; see the module docstring
+    render_kernel_args = ()
 
     def process_render(self, frame) -> None:
         """Feed one far-end frame, as it is played out."""

@@ -363,6 +363,22 @@ def capture_frame(x, st):
     return True
 
 
+@kernel
+def aec_step(x, far_talk, st):
+    """``EchoCanceller._process`` as a chain kernel (``audio3a.stage``): ``capture_frame`` on the
+    stage's ``FrameState``; returns its output and the frame's echo-dominant flag."""
+    capture_frame(x, st)
+    return st.out, st.ints[I_ECHO_DOMINANT] != 0
+
+
+@kernel
+def aec_render_step(x, args):
+    """``EchoCanceller._process_render`` as a chain kernel: ``push_frame`` with the render
+    buffer's ``(frames, counters, max_ahead)``."""
+    frames, counters, max_ahead = args
+    push_frame(x, frames, counters, max_ahead)
+
+
 @dataclass(frozen=True)
 class AecStats:
     """Snapshot of the canceller.
@@ -502,6 +518,9 @@ class EchoCanceller(RenderStage):
             fp.block, fp.bins, fp.g, self._cspec, self._rspec, self._rtime, self._d, self.plan, self._ints,
             self._state, params, sup.spectra, sup.reals, sup.G, sup.kernel_taps, sup.phase, cng.noise,
             cng.rng_state, self._out)
+        self.kernel, self.kernel_args = aec_step, self._frame_state
+        self.render_kernel = aec_render_step
+        self.render_kernel_args = (render.frames, render.counters, render.max_ahead)
         self.reset()
 
     # ------------------------------------------------------------------ API

@@ -80,6 +80,15 @@ def agc_vad_frame(x, far_talk, vad_ints, vad_floats, pcm, state, params, y):
     agc_frame(x, speech, raw, state, params, y)
 
 
+@kernel
+def agc_step(x, far_talk, args):
+    """``AutomaticGainControl._process`` as a chain kernel (``audio3a.stage``): ``agc_vad_frame``
+    with the stage's arrays ``(vad_ints, vad_floats, pcm, state, params, y)``."""
+    vad_ints, vad_floats, pcm, state, params, y = args
+    agc_vad_frame(x, far_talk, vad_ints, vad_floats, pcm, state, params, y)
+    return y, False
+
+
 @dataclass(frozen=True)
 class AgcConfig:
     """AGC settings.
@@ -162,6 +171,7 @@ class AutomaticGainControl(Stage):
         self._out = np.zeros(self.frame_len, np.float32)
         v = self.vad
         self._args = (v._ints, v._floats, v._pcm, self._state, self._params, self._out)  # the kernel's fixed arguments
+        self.kernel, self.kernel_args = agc_step, self._args
         self.reset()
 
     def _process(self, x: np.ndarray) -> np.ndarray:

@@ -193,6 +193,33 @@ def ns_frame_checked(x, y, mem):
     return True
 
 
+@kernel
+def ns_step(x, far_talk, args):
+    """``NoiseSuppressor._process`` (method "dsp") as a chain kernel (``audio3a.stage``):
+    ``ns_frame`` with the stage's ``(y, mem)``."""
+    y, mem = args
+    ns_frame(x, y, mem)
+    return y, False
+
+
+@kernel
+def ns_hybrid_step(x, far_talk, args):
+    """``NoiseSuppressor._process`` (method "hybrid") as a chain kernel: ``model.hybrid_frame``
+    then ``frame_stats``, with the arrays of ``NoiseSuppressor._hybrid_args`` (in that order)."""
+    (y, plan, window, history, overlap, frame, spec, power, state, ring, counters, scratch, gamma, xi, v,
+     q, p, xi_min, band_lo, band_frac, band_norm, n_pool, power_norm, work, hist, feat, w1, b1, w2, b2,
+     w3, b3, h1, h2, g_band, g_prev, params, bins, frame_state, dsp_params, gain_dsp, stats) = args
+    hybrid_frame(x, y, plan, window, history, overlap, frame, spec, power, state, ring, counters, scratch,
+                 gamma, xi, v, q, p, xi_min, band_lo, band_frac, band_norm, n_pool, power_norm, work, hist,
+                 feat, w1, b1, w2, b2, w3, b3, h1, h2, g_band, g_prev, params[P_GAIN_MIN], RELEASE,
+                 bins[B_GAMMA], bins[B_XI], bins[B_V], bins[B_Q], bins[B_P], bins[B_GAIN_H1],
+                 bins[B_GAIN_PREV], bins[B_ZETA], frame_state, bins[B_PRESENCE], dsp_params, gain_dsp,
+                 bins[B_GAIN])
+    frame_stats(power, state[imcra.NOISE], p, int(params[P_BAND_LO]), int(params[P_BAND_HI]),
+                params[P_POWER_NORM], stats)
+    return y, False
+
+
 @dataclass(frozen=True)
 class NsStats:
     """Noise floor (dBFS), estimated SNR (dB) and speech presence probability (0-1) of the last frame."""
@@ -287,8 +314,10 @@ class NoiseSuppressor(Stage):
         self._out = np.zeros(self.frame_len, np.float32)
         # ns_frame's arguments after the input hop (reset() keeps every array in place)
         self._args = (self._out, self.mem)
+        self.kernel, self.kernel_args = ns_step, self._args
         if self._learned:
             self._setup_learned()
+            self.kernel, self.kernel_args = ns_hybrid_step, self._hybrid_args()
         self.reset()
 
     def _setup_learned(self):
@@ -300,6 +329,15 @@ class NoiseSuppressor(Stage):
         self.hidden = (np.zeros(w["w1"].shape[0], np.float32), np.zeros(w["w2"].shape[0], np.float32))
         self.band_gain = np.ones(w["w3"].shape[0], np.float32)
         self.band_gain_prev = np.zeros(w["w3"].shape[0], np.float32)
+
+    def _hybrid_args(self) -> tuple:
+        """``ns_hybrid_step``'s arguments: those of ``_process_learned``'s two kernel calls."""
+        fe, s, t = self.front, self.front.stft, self.front.imcra
+        return (self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, fe.power, t.state, t.ring,
+                t.counters, t.scratch, fe.gamma, fe.xi, fe.v, fe.q, fe.p, fe.xi_min, fe.band_lo, fe.band_frac,
+                fe.band_norm, fe.n_pool, fe.power_norm, fe.work, fe.hist, fe.feat, *self._mlp, self.hidden[0],
+                self.hidden[1], self.band_gain, self.band_gain_prev, self.params, self.bins, self.frame_state,
+                self._dsp_params, self.gain_dsp, self._stats)
 
     def _process_learned(self, x):
         fe = self.front
