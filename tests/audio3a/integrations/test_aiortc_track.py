@@ -14,6 +14,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 
 from audio3a.io import read_audio, resample                      # noqa: E402
 from audio3a.integrations.aiortc import ProcessedAudioTrack      # noqa: E402
+from audio3a.pipeline import warmup                              # noqa: E402
 
 RATE = 48000
 FRAME = 960                      # 20 ms
@@ -66,6 +67,7 @@ def test_remote_noisy_tone_and_speech_comes_out_suppressed(monkeypatch):
     import aioice.ice
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
     x = _input()
+    warmup((RATE,))  # compile (or load) the kernels first: the timeouts below are for the network, not Numba
 
     async def run():
         cfg = RTCConfiguration(iceServers=[])          # no STUN: host candidates on 127.0.0.1 only
