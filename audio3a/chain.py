@@ -149,3 +149,19 @@ def chain_kernels(capture, render=()):
 def pad(args, n: int) -> tuple:
     """``args`` followed by ``None`` up to ``n`` slots (the absent stages' arguments)."""
     return tuple(args) + (None,) * (n - len(args))
+
+
+def entry_point(dispatcher, *args):
+    """The compiled function of ``dispatcher`` for exactly these arguments' types, to be called
+    without the dispatcher's per-call typing of every argument; the dispatcher itself when no
+    such signature is compiled. Call it only with arguments of the same types (``is_native``)."""
+    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    compiled = dispatcher.overloads.get(sig)
+    return dispatcher if compiled is None else compiled.entry_point
+
+
+def is_native(frame) -> bool:
+    """A ready frame (``frames.is_ready_frame``) that is also aligned and writeable: typed as the
+    pipeline's own buffers, so ``entry_point``'s function takes it."""
+    flags = frame.flags
+    return flags.aligned and flags.writeable

@@ -31,6 +31,7 @@ import threading
 import numpy as np
 
 from . import chain
+from .chain import is_native
 from .errors import FrameError
 from .frames import as_float_frame, check_rate, frame_len_for, from_float, is_ready_frame
 from .registry import CAPTURE_CHAIN
@@ -85,6 +86,7 @@ class Pipeline:
         self._out = np.zeros(self.frame_len, np.float32)  # the fused chain's output (copied out)
         self._fuse()
         self._warm()
+        self._bind_entry_points()
 
     def _fuse(self) -> None:
         """The whole chain as one kernel call per API call (``audio3a.chain``), when every stage
@@ -101,6 +103,20 @@ class Pipeline:
         self._render_args = chain.pad([s.render_kernel_args for s in render], chain.MAX_RENDER)
         self._capture_args = (self._out,) + chain.pad([s.kernel_args for s in self.stages], chain.MAX_CAPTURE)
         self._process_args = (self._out,) + self._render_args + self._capture_args[1:]
+
+    def _bind_entry_points(self) -> None:
+        """The chain kernels' compiled functions for this pipeline's argument types (frames as
+        ``_near``): called directly for a native frame (``chain.is_native``), they skip the
+        dispatcher's per-call typing of the ~10 arguments (~2 µs with the GIL held: 2 threads
+        1.75x -> 1.81x one, one thread 4 % faster)."""
+        self._render_entry = self._capture_entry = self._process_entry = None
+        if self._capture_chain is None:
+            return
+        x = self._near
+        self._capture_entry = chain.entry_point(self._capture_chain, x, *self._capture_args)
+        if self._render_chain is not None:
+            self._render_entry = chain.entry_point(self._render_chain, x, *self._render_args)
+            self._process_entry = chain.entry_point(self._process_chain, x, x, *self._process_args)
 
     def _warm(self) -> None:
         """Run a few frames through every stage, then reset: the first real frame never compiles."""
@@ -173,7 +189,8 @@ class Pipeline:
             if not is_ready_frame(far, self.frame_len):
                 far = as_float_frame(far, self.frame_len, "far-end frame", self._far)
             if is_ready_frame(near, self.frame_len):
-                status = self._process_chain(near, far, *self._process_args)
+                run = self._process_entry if is_native(near) and is_native(far) else self._process_chain
+                status = run(near, far, *self._process_args)
                 if status:
                     raise FrameError(("far-end" if status == 1 else "near-end")
                                      + " frame contains NaN or Inf samples")
@@ -183,7 +200,8 @@ class Pipeline:
             except FrameError:
                 self._render(far)  # as two calls would: the far frame is queued, then near fails
                 raise
-            if self._process_chain(x, far, *self._process_args) == 1:
+            run = self._process_entry if is_native(x) and is_native(far) else self._process_chain
+            if run(x, far, *self._process_args) == 1:
                 raise FrameError("far-end frame contains NaN or Inf samples")
             return self._output(near)
 
@@ -196,7 +214,8 @@ class Pipeline:
         if self._render_chain is not None:
             if not is_ready_frame(frame, self.frame_len):
                 frame = as_float_frame(frame, self.frame_len, "far-end frame", self._far)
-            if not self._render_chain(frame, *self._render_args):
+            run = self._render_entry if is_native(frame) else self._render_chain
+            if not run(frame, *self._render_args):
                 raise FrameError("far-end frame contains NaN or Inf samples")
             return
         if self._render_first is not None and is_ready_frame(frame, self.frame_len):
@@ -212,11 +231,13 @@ class Pipeline:
     def _capture(self, frame) -> np.ndarray:
         if self._capture_chain is not None:
             if is_ready_frame(frame, self.frame_len):
-                if not self._capture_chain(frame, *self._capture_args):
+                run = self._capture_entry if is_native(frame) else self._capture_chain
+                if not run(frame, *self._capture_args):
                     raise FrameError("near-end frame contains NaN or Inf samples")
                 return self._out.copy()
             x = as_float_frame(frame, self.frame_len, "near-end frame", self._near)
-            self._capture_chain(x, *self._capture_args)  # x is checked already
+            run = self._capture_entry if is_native(x) else self._capture_chain
+            run(x, *self._capture_args)  # x is checked already
             return self._output(frame)
         if self._capture_first is not None and is_ready_frame(frame, self.frame_len):
             x = self._capture_first(frame)

@@ -146,3 +146,23 @@ def test_chain_kernels_load_from_the_disk_cache_in_a_new_process():
     assert out.returncode == 0, out.stderr[-2000:]
     for misses, hits in json.loads(out.stdout.strip().splitlines()[-1]):
         assert misses == 0 and hits >= 1
+
+
+def test_read_only_and_unaligned_frames_take_the_dispatcher_with_the_same_output():
+    """A frame the compiled entry point was not built for (read-only, unaligned: ``chain.is_native``
+    is False) is typed by the dispatcher instead; every form gives the native frames' bytes."""
+    mic, far = _echo_scene(16000, 60, None)
+    a, b = Pipeline(16000), Pipeline(16000)
+    assert a._capture_entry is not a._capture_chain  # the entry point was found
+    raw = np.zeros(160 * 4 + 1, np.uint8)            # float32 views at an odd byte offset
+    for i in range(60):
+        near, far_f = mic[i], far[i]
+        if i % 3 == 0:
+            near, far_f = near.copy(), far_f.copy()
+            near.flags.writeable = far_f.flags.writeable = False
+        elif i % 3 == 1:
+            near = raw[1:].view(np.float32)
+            near[:] = mic[i]
+            assert not near.flags.aligned
+        assert not (chain.is_native(near) and chain.is_native(far_f)) or i % 3 == 2
+        np.testing.assert_array_equal(b.process(near, far_f), a.process(mic[i].copy(), far[i].copy()))
