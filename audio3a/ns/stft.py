@@ -114,6 +114,11 @@ def stft_views(buf, hop):
             rows[R_FRAME], spec)
 
 
+def _buf_size(n_fft: int, plan_size: int) -> int:
+    """Floats of ``Stft.buf``: the rows, the spectrum (as float pairs) and the plan."""
+    return N_BUF_ROWS * n_fft + 2 * (n_fft // 2 + 1) + plan_size
+
+
 class Stft:
     """Buffers and plan for one analysis/synthesis stream of ``hop``-sample frames.
 
@@ -128,7 +133,7 @@ class Stft:
         self.n_fft = fft_size(self.hop)
         self.n_bins = self.n_fft // 2 + 1
         plan = make_plan(self.n_fft)
-        self.buf = np.zeros(self.size(self.hop)) if buf is None else buf
+        self.buf = np.zeros(_buf_size(self.n_fft, plan.size)) if buf is None else buf
         (self.plan, self.window, self.history, self.overlap, self.frame,
          self.spec) = stft_views(self.buf, self.hop)
         self.plan[:] = plan
@@ -138,7 +143,7 @@ class Stft:
     def size(hop: int) -> int:
         """Floats of ``buf`` for ``hop``-sample frames."""
         n_fft = fft_size(hop)
-        return N_BUF_ROWS * n_fft + 2 * (n_fft // 2 + 1) + make_plan(n_fft).size
+        return _buf_size(n_fft, make_plan(n_fft).size)
 
     @property
     def latency_samples(self) -> int:
