@@ -106,9 +106,9 @@ class Pipeline:
 
     def _bind_entry_points(self) -> None:
         """The chain kernels' compiled functions for this pipeline's argument types (frames as
-        ``_near``): called directly for a native frame (``chain.is_native``), they skip the
-        dispatcher's per-call typing of the ~10 arguments (~2 µs with the GIL held: 2 threads
-        1.75x -> 1.81x one, one thread 4 % faster)."""
+        ``_near``), called directly: they skip the dispatcher's per-call typing of the ~10
+        arguments (~2 µs with the GIL held: 2 threads 1.75x -> 1.81x one, one thread 4 % faster).
+        Every frame they get is native (``_native``)."""
         self._render_entry = self._capture_entry = self._process_entry = None
         if self._capture_chain is None:
             return
@@ -188,22 +188,21 @@ class Pipeline:
                 return self._capture(near)
             if not is_ready_frame(far, self.frame_len):
                 far = as_float_frame(far, self.frame_len, "far-end frame", self._far)
-            if is_ready_frame(near, self.frame_len):
-                run = self._process_entry if is_native(near) and is_native(far) else self._process_chain
-                status = run(near, far, *self._process_args)
-                if status:
-                    raise FrameError(("far-end" if status == 1 else "near-end")
-                                     + " frame contains NaN or Inf samples")
-                return self._out.copy()
-            try:
-                x = as_float_frame(near, self.frame_len, "near-end frame", self._near)
-            except FrameError:
-                self._render(far)  # as two calls would: the far frame is queued, then near fails
-                raise
-            run = self._process_entry if is_native(x) and is_native(far) else self._process_chain
-            if run(x, far, *self._process_args) == 1:
-                raise FrameError("far-end frame contains NaN or Inf samples")
-            return self._output(near)
+            far = _native(far, self._far)
+            ready = is_ready_frame(near, self.frame_len)
+            if ready:
+                x = _native(near, self._near)
+            else:
+                try:
+                    x = _native(as_float_frame(near, self.frame_len, "near-end frame", self._near), self._near)
+                except FrameError:
+                    self._render(far)  # as two calls would: the far frame is queued, then near fails
+                    raise
+            status = self._process_entry(x, far, *self._process_args)
+            if status:
+                raise FrameError(("far-end" if status == 1 else "near-end")
+                                 + " frame contains NaN or Inf samples")
+            return self._out.copy() if ready else self._output(near)
 
     def _output(self, frame) -> np.ndarray:
         """The fused chain's output in the dtype of the caller's ``frame`` (a new array)."""
@@ -214,8 +213,7 @@ class Pipeline:
         if self._render_chain is not None:
             if not is_ready_frame(frame, self.frame_len):
                 frame = as_float_frame(frame, self.frame_len, "far-end frame", self._far)
-            run = self._render_entry if is_native(frame) else self._render_chain
-            if not run(frame, *self._render_args):
+            if not self._render_entry(_native(frame, self._far), *self._render_args):
                 raise FrameError("far-end frame contains NaN or Inf samples")
             return
         if self._render_first is not None and is_ready_frame(frame, self.frame_len):
@@ -230,15 +228,11 @@ class Pipeline:
 
     def _capture(self, frame) -> np.ndarray:
         if self._capture_chain is not None:
-            if is_ready_frame(frame, self.frame_len):
-                run = self._capture_entry if is_native(frame) else self._capture_chain
-                if not run(frame, *self._capture_args):
-                    raise FrameError("near-end frame contains NaN or Inf samples")
-                return self._out.copy()
-            x = as_float_frame(frame, self.frame_len, "near-end frame", self._near)
-            run = self._capture_entry if is_native(x) else self._capture_chain
-            run(x, *self._capture_args)  # x is checked already
-            return self._output(frame)
+            ready = is_ready_frame(frame, self.frame_len)
+            x = frame if ready else as_float_frame(frame, self.frame_len, "near-end frame", self._near)
+            if not self._capture_entry(_native(x, self._near), *self._capture_args):
+                raise FrameError("near-end frame contains NaN or Inf samples")  # (a ready frame's)
+            return self._out.copy() if ready else self._output(frame)
         if self._capture_first is not None and is_ready_frame(frame, self.frame_len):
             x = self._capture_first(frame)
             if x is None:
@@ -263,6 +257,16 @@ class Pipeline:
     def __repr__(self):
         chain = " -> ".join(s.name for s in self.stages) or "identity"
         return f"Pipeline({self.sample_rate} Hz: {chain}, {self.latency_ms:g} ms)"
+
+
+def _native(frame: np.ndarray, buf: np.ndarray) -> np.ndarray:
+    """``frame`` when it is native (``chain.is_native``), else its samples copied into ``buf``: a
+    read-only or unaligned frame would make the dispatcher compile a new specialisation of the
+    chain, seconds of stall on a live call, where a copy of 10 ms costs ~1 µs."""
+    if is_native(frame):
+        return frame
+    buf[:] = frame
+    return buf
 
 
 def warmup(sample_rates=(16000, 48000)) -> None:

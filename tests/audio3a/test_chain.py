@@ -148,9 +148,9 @@ def test_chain_kernels_load_from_the_disk_cache_in_a_new_process():
         assert misses == 0 and hits >= 1
 
 
-def test_read_only_and_unaligned_frames_take_the_dispatcher_with_the_same_output():
+def test_read_only_and_unaligned_frames_give_the_native_frames_output():
     """A frame the compiled entry point was not built for (read-only, unaligned: ``chain.is_native``
-    is False) is typed by the dispatcher instead; every form gives the native frames' bytes."""
+    is False) is copied into the pipeline's own buffer first; every form gives the same bytes."""
     mic, far = _echo_scene(16000, 60, None)
     a, b = Pipeline(16000), Pipeline(16000)
     assert a._capture_entry is not a._capture_chain  # the entry point was found
