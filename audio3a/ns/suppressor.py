@@ -331,7 +331,7 @@ class NoiseSuppressor(Stage):
         self.band_gain_prev = np.zeros(w["w3"].shape[0], np.float32)
 
     def _hybrid_args(self) -> tuple:
-        """``ns_hybrid_step``'s arguments: those of ``_process_learned``'s two kernel calls."""
+        """``ns_hybrid_step``'s arguments: the arrays of ``model.hybrid_frame`` and ``frame_stats``."""
         fe, s, t = self.front, self.front.stft, self.front.imcra
         return (self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, fe.power, t.state, t.ring,
                 t.counters, t.scratch, fe.gamma, fe.xi, fe.v, fe.q, fe.p, fe.xi_min, fe.band_lo, fe.band_frac,
@@ -340,20 +340,7 @@ class NoiseSuppressor(Stage):
                 self._dsp_params, self.gain_dsp, self._stats)
 
     def _process_learned(self, x):
-        fe = self.front
-        s = fe.stft
-        t = fe.imcra
-        b = self.bins
-        hybrid_frame(x, self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, fe.power,
-                     t.state, t.ring, t.counters, t.scratch, fe.gamma, fe.xi, fe.v, fe.q, fe.p,
-                     fe.xi_min, fe.band_lo, fe.band_frac, fe.band_norm, fe.n_pool, fe.power_norm,
-                     fe.work, fe.hist, fe.feat, *self._mlp, self.hidden[0], self.hidden[1],
-                     self.band_gain, self.band_gain_prev, self.params[P_GAIN_MIN], RELEASE,
-                     b[B_GAMMA], b[B_XI], b[B_V], b[B_Q], b[B_P], b[B_GAIN_H1], b[B_GAIN_PREV],
-                     b[B_ZETA], self.frame_state, b[B_PRESENCE], self._dsp_params,
-                     self.gain_dsp, self.gain)
-        frame_stats(fe.power, t.noise, fe.p, int(self.params[P_BAND_LO]),
-                    int(self.params[P_BAND_HI]), self.params[P_POWER_NORM], self._stats)
+        ns_hybrid_step(x, False, self.kernel_args)
         return self._out
 
     def _process(self, x: np.ndarray) -> np.ndarray:
