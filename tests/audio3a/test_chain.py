@@ -5,7 +5,7 @@ import pytest
 from audio3a import chain
 from audio3a.agc.agc import AgcConfig
 from audio3a.aec.canceller import AecConfig
-from audio3a.benchmark import _echo_scene
+from audio3a.benchmark import _echo_scene, _per_stage
 from audio3a.errors import FrameError
 from audio3a.hpf import HpfConfig
 from audio3a.ns.suppressor import NsConfig
@@ -76,8 +76,7 @@ def test_fused_chain_output_is_the_stage_by_stage_output(rate, name):
 def test_fused_and_per_stage_paths_match_for_int16_and_after_reset():
     mic, far = _echo_scene(16000, 200, None)
     mic16, far16 = (np.round(a * 20000).astype(np.int16) for a in (mic, far))
-    a, b = Pipeline(16000), Pipeline(16000)
-    b._render_chain = b._capture_chain = b._process_chain = None  # the per-stage path
+    a, b = Pipeline(16000), _per_stage(Pipeline(16000))
     for run in range(2):
         for i in range(200):
             assert np.array_equal(a.process(mic16[i], far16[i]), b.process(mic16[i], far16[i]))
