@@ -8,7 +8,7 @@ figures are means over all mixtures (equal count per SNR, so also the mean
 over SNRs).
 
 Systems: the noisy input, audio3a NS at its default level ("high") with the
-DSP gain and with the learned band gain (``NsConfig.method``), with ``--deep``
+DSP gain alone and capped by the learned band gain (``NsConfig.method``), with ``--deep``
 also at "very-high", and, when installed, the peers WebRTC NS (pywebrtc-audio,
 level 2 = "high", 18 dB), Speex (speexdsp-ns, default settings) and RNNoise
 (pyrnnoise, run at 48 kHz on the resampled mixture).
@@ -31,7 +31,7 @@ import numpy as np
 
 from audio3a import evaluate as ev
 from audio3a.ns import NoiseSuppressor, NsConfig
-from audio3a.ns.suppressor import METHODS
+from audio3a.ns.suppressor import DEFAULT_METHOD, METHODS
 from bench.scenarios.noisy import NOISE_KINDS, SNRS_DB, mixtures
 
 RATE = 16000
@@ -100,7 +100,7 @@ def _align(ref, y, max_delay):
 
 def systems(peers: bool, quick: bool = False, deep: bool = False) -> dict:
     out = {}
-    for method in METHODS[:1] if quick else METHODS:        # quick: the default method only
+    for method in (DEFAULT_METHOD,) if quick else METHODS:        # quick: the default method only
         out[f"audio3a ns (high, {method})"] = lambda x, r, m=method: enhance_audio3a(x, r, NsConfig("high", m))
         if deep:
             out[f"audio3a ns (very-high, {method})"] = (

@@ -59,12 +59,12 @@ def main():
     print("|---|---|---|---|")
     for rate in (16000, 48000):
         frames = _frames(rate, 1000)
-        ns = NoiseSuppressor(rate)
         hy = NoiseSuppressor(rate, NsConfig(method="hybrid"))
+        ns = NoiseSuppressor(rate, NsConfig(method="dsp"))
         frame_times_us(ns._process, frames[:100], 1)
         frame_times_us(hy._process, frames[:100], 1)
-        systems = [("audio3a ns (_process)", ns._process), ("audio3a ns (process, validated)", ns.process),
-                   ("audio3a ns hybrid (_process)", hy._process)]
+        systems = [("audio3a ns hybrid (_process)", hy._process), ("audio3a ns hybrid (process, validated)", hy.process),
+                   ("audio3a ns dsp (_process)", ns._process)]
         if pywebrtc_audio is not None:
             w = pywebrtc_audio.NoiseSuppressor(rate, 1, 2)
             systems.append(("webrtc ns high (python binding)", w.process))

@@ -11,8 +11,8 @@ of the mixtures and a slow level modulation to a fifth. The two noise
 recordings are the only ones in the corpus, so unlike the speech they are
 not disjoint from the benchmark's.
 
-Features and targets come from ``audio3a.ns.features.extract`` (the stage's
-own front end); target g_b = min(1, sqrt(E_clean,b / E_noisy,b)). The MLP is
+Features and targets come from ``audio3a.ns.training.extract`` (the stage's
+own kernels); target g_b = min(1, sqrt(E_clean,b / E_noisy,b)). The MLP is
 trained in numpy (hand-written backprop, Adam) on the loss
 mean((sqrt(g_hat) - sqrt(g))^2), seeded: the same command gives the same
 weights on the same numpy/BLAS.
@@ -34,7 +34,8 @@ import numpy as np
 
 from audio3a.metrics import active_speech_level, rms_db
 from audio3a.ns.bands import N_BANDS
-from audio3a.ns.features import N_FEATURES, extract
+from audio3a.ns.features import N_FEATURES
+from audio3a.ns.training import extract
 from audio3a.ns.model import WEIGHTS
 from bench.scenarios import corpus
 from bench.scenarios.noisy import _colored, noise

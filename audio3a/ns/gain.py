@@ -1,4 +1,4 @@
-"""Spectral gain: decision-directed a-priori SNR, OM-LSA gain, musical-noise control.
+"""Spectral gain: decision-directed a-priori SNR, OM-LSA gain, gain release, frame floor.
 
 * A-posteriori SNR gamma = |Y|^2 / lambda_d; decision-directed a-priori SNR
   (Ephraim & Malah 1984):
@@ -7,21 +7,18 @@
   G_H1 = xi / (1 + xi) exp(E1(v) / 2),  v = gamma xi / (1 + xi).
 * Optimally-modified LSA (Cohen & Berdugo 2001) with speech presence
   probability p and floor G_min:  G = G_H1^p G_min^(1 - p).
-* Musical-noise control: where speech is unlikely the gain is smoothed over
-  time (first-order recursion whose factor grows as p falls) and across
-  frequency (3-tap Hann), so isolated spectral peaks of the residual noise
-  are flattened toward the floor instead of flickering (``smooth_gain``, the
-  hybrid route).
-* Gain release (the DSP route, ``release_gain``): the same recursion on a
-  falling gain only, g = b g_prev + (1 - b) g with b = a (1 - p) where
-  g < g_prev, and a rising gain taken as it is. A recursion on the rise
-  delays every onset whose first frames still have a low p: the gain of a
-  bin whose floor jumps from the pause floor to the speech floor (P_held
-  0 -> 1) climbed by (1 - b) ~ 0.2 of the step per frame, 14 and 9 dB
-  short after one and two frames, and low-level onsets and consonants are what the
-  envelope correlation of STOI (Taal et al. 2011) weighs. The fall keeps
-  its recursion: the tails of words and the speech -> pause floor step
-  fade instead of being gated (PESQ: 1.38 without it on the deep set).
+* Gain release (musical-noise control, ``release_gain``): a first-order
+  recursion on a falling gain only, g = b g_prev + (1 - b) g with
+  b = a (1 - p) where g < g_prev (its factor grows as p falls, so isolated
+  residual-noise peaks fade instead of flickering), and a rising gain taken
+  as it is. A recursion on the rise delays every onset whose first frames
+  still have a low p: the gain of a bin whose floor jumps from the pause
+  floor to the speech floor (P_held 0 -> 1) climbed by (1 - b) ~ 0.2 of the
+  step per frame, 14 and 9 dB short after one and two frames, and low-level
+  onsets and consonants are what the envelope correlation of STOI (Taal et
+  al. 2011) weighs. The fall keeps its recursion: the tails of words and the
+  speech -> pause floor step fade instead of being gated (PESQ: 1.38
+  without it on the deep set).
 
 * Frame floor: in speech frames (the held frame presence P_held of
   ``presence`` near 1) the floor is G_speech = G_min S, S = ``SPEECH_LIFT_DB``
@@ -166,27 +163,6 @@ def omlsa_gain(xi, v, p, gain_min, gain_h1, gain):
             gain[k] = gh
         else:
             gain[k] = gain_min * np.exp(pk * np.log(gh / gain_min))
-
-
-@kernel
-def smooth_gain(gain, p, gain_prev, alpha_time, scratch):
-    """Musical-noise control: smooth where speech is absent, in time then in frequency.
-
-    g_t = b g_prev + (1 - b) g with b = alpha_time (1 - p); then
-    g = p g_t + (1 - p) (g_t[k-1] + 2 g_t[k] + g_t[k+1]) / 4. ``gain_prev`` is
-    updated to the result.
-    """
-    n = gain.shape[0]
-    for k in range(n):
-        b = alpha_time * (1.0 - p[k])
-        scratch[k] = b * gain_prev[k] + (1.0 - b) * gain[k]
-    for k in range(n):
-        lo = scratch[k - 1] if k > 0 else scratch[k]
-        hi = scratch[k + 1] if k < n - 1 else scratch[k]
-        f = 0.25 * lo + 0.5 * scratch[k] + 0.25 * hi
-        g = p[k] * scratch[k] + (1.0 - p[k]) * f
-        gain[k] = g
-        gain_prev[k] = g
 
 
 @kernel

@@ -1,6 +1,7 @@
 """The noise suppression stage: STFT -> IMCRA noise PSD -> OM-LSA gain -> overlap-add.
 
-One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
+One jitted call per 10 ms frame (``ns_frame``: ``ns_gain``, then
+``ns_synthesis``) runs the whole chain:
 
 1. analysis: 20 ms sqrt-Hann window, zero-padded FFT (``stft``); in a frame
    with a click, the spectrum restored to its recent mean (``click``);
@@ -14,11 +15,10 @@ One jitted call per 10 ms frame (``ns_frame``) runs the whole chain:
    (``gain.release_gain``);
 4. synthesis by overlap-add.
 
-With ``NsConfig(method="hybrid")`` one call of ``model.hybrid_frame`` runs
-the same analysis and IMCRA (``features.front_end``, which also computes the
-band features), the OM-LSA gain, and a small MLP's band gains (``model``);
-the applied gain is the per-bin minimum of the two (without the click
-restoration).
+With ``NsConfig(method="hybrid")`` (``ns_hybrid_frame``) the gain of step 3
+is capped per bin by a small MLP's band gains, predicted from band features
+of that step's own estimates (``features``, ``model.cap_gain``):
+G = min(G_dsp, G_learned), before the click factor.
 
 The algorithmic delay is one hop: ``latency_ms = 10.0``.
 """
@@ -31,7 +31,7 @@ from .._jit import kernel
 from ..frames import all_finite
 from ..stage import Stage
 from . import noise_psd as imcra
-from .model import hybrid_frame
+from .model import LearnedGain, cap_gain
 from .gain import (FLOOR_DB, SNR_LT_INIT, XI_MIN_DB, decision_directed, omlsa_gain, pause_floor,
                    release_gain)
 from .noise_psd import (imcra_smoothing, noise_update, speech_absence_prob,
@@ -81,10 +81,8 @@ V_CLICK = V_FRAME + N_FRAME_STATE          # click detector state
 N_VEC = V_CLICK + N_CLICK_STATE
 
 GAIN_RELEASE = 0.82   # release of a falling gain where speech is absent (``gain.release_gain``)
-GAIN_SMOOTHING_HYBRID = 0.8   # time smoothing of the hybrid route's OM-LSA gain where speech is absent
 METHODS = ("dsp", "hybrid")
-DEFAULT_METHOD = "dsp"
-RELEASE = 0.6  # hybrid route: a learned band gain may fall by at most this factor per frame
+DEFAULT_METHOD = "hybrid"
 
 
 @kernel
@@ -132,9 +130,9 @@ def frame_stats(power, noise, p, lo, hi, power_norm, stats):
 
 
 @kernel
-def ns_frame(x, y, mem):
-    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop); the state is ``mem`` (``mem_views``:
-    ``bins`` rows as B_*, ``vec`` as V_*)."""
+def ns_gain(x, mem):
+    """Steps 1-3 for one hop ``x``: its spectrum, the estimates and the gain (before the click factor, row
+    B_GAIN) in ``mem`` (``mem_views``: ``bins`` rows as B_*, ``vec`` as V_*)."""
     (plan, window, history, overlap, frame, spec, bins, state, ring, counters, scratch,
      vec) = mem_views(mem, x.shape[0])
     params = vec[V_PARAMS:V_PARAMS + N_PARAMS]
@@ -178,10 +176,35 @@ def ns_frame(x, y, mem):
                         params[P_GAIN_MIN])
     omlsa_gain(xi, v, p, floor, gain_h1, gain)
     release_gain(gain, p, bins[B_GAIN_PREV], params[P_ALPHA_TIME])
-    for k in range(n):
+
+
+@kernel
+def ns_synthesis(y, mem):
+    """Step 4: the gain of ``ns_gain`` times the click factor applied to the spectrum, overlap-added into ``y``."""
+    plan, window, _, overlap, frame, spec, bins, _, _, _, _, _ = mem_views(mem, y.shape[0])
+    gain = bins[B_GAIN]
+    restore = bins[B_RESTORE]
+    for k in range(spec.shape[0]):
         gain[k] *= restore[k]
         spec[k] = spec[k] * gain[k]
     stft_synthesis(plan, window, spec, frame, overlap, y)
+
+
+@kernel
+def ns_frame(x, y, mem):
+    """Suppress noise in one hop ``x`` into ``y`` (delayed by one hop) by the DSP gain; the state is ``mem``."""
+    ns_gain(x, mem)
+    ns_synthesis(y, mem)
+
+
+@kernel
+def ns_hybrid_frame(x, y, mem, net):
+    """``ns_frame`` with the gain capped by the learned band gain (``model.cap_gain``, state ``net``)."""
+    ns_gain(x, mem)
+    _, _, _, _, _, _, bins, state, _, _, _, vec = mem_views(mem, x.shape[0])
+    cap_gain(bins[B_POWER], state[imcra.NOISE], bins[B_XI], bins[B_P], vec[V_PARAMS + P_GAIN_MIN], net,
+             bins[B_GAIN])
+    ns_synthesis(y, mem)
 
 
 @kernel
@@ -190,6 +213,15 @@ def ns_frame_checked(x, y, mem):
     if not all_finite(x):
         return False
     ns_frame(x, y, mem)
+    return True
+
+
+@kernel
+def ns_hybrid_frame_checked(x, y, mem, net):
+    """``ns_hybrid_frame`` when every sample of ``x`` is finite (returns True); else False, nothing changed."""
+    if not all_finite(x):
+        return False
+    ns_hybrid_frame(x, y, mem, net)
     return True
 
 
@@ -204,19 +236,10 @@ def ns_step(x, far_talk, args):
 
 @kernel
 def ns_hybrid_step(x, far_talk, args):
-    """``NoiseSuppressor._process`` (method "hybrid") as a chain kernel: ``model.hybrid_frame``
-    then ``frame_stats``, with the arrays of ``NoiseSuppressor._hybrid_args`` (in that order)."""
-    (y, plan, window, history, overlap, frame, spec, power, state, ring, counters, scratch, gamma, xi, v,
-     q, p, xi_min, band_lo, band_frac, band_norm, n_pool, power_norm, work, hist, feat, w1, b1, w2, b2,
-     w3, b3, h1, h2, g_band, g_prev, params, bins, frame_state, dsp_params, gain_dsp, stats) = args
-    hybrid_frame(x, y, plan, window, history, overlap, frame, spec, power, state, ring, counters, scratch,
-                 gamma, xi, v, q, p, xi_min, band_lo, band_frac, band_norm, n_pool, power_norm, work, hist,
-                 feat, w1, b1, w2, b2, w3, b3, h1, h2, g_band, g_prev, params[P_GAIN_MIN], RELEASE,
-                 bins[B_GAMMA], bins[B_XI], bins[B_V], bins[B_Q], bins[B_P], bins[B_GAIN_H1],
-                 bins[B_GAIN_PREV], bins[B_ZETA], frame_state, bins[B_PRESENCE], dsp_params, gain_dsp,
-                 bins[B_GAIN])
-    frame_stats(power, state[imcra.NOISE], p, int(params[P_BAND_LO]), int(params[P_BAND_HI]),
-                params[P_POWER_NORM], stats)
+    """``NoiseSuppressor._process`` (method "hybrid") as a chain kernel: ``ns_hybrid_frame`` with
+    the stage's ``(y, mem, net)``."""
+    y, mem, net = args
+    ns_hybrid_frame(x, y, mem, net)
     return y, False
 
 
@@ -241,10 +264,11 @@ class NsConfig:
     with the floor, ``gain.pause_floor``); it also restores the spectrum of
     frames holding a click (``click``).
 
-    ``method`` picks the gain rule: "dsp" (IMCRA + OM-LSA per bin) or
-    "hybrid" (the minimum of that gain and the 29 band gains that the small
-    MLP of ``model`` predicts from the front end's features; weights shipped
-    in ``audio3a/ns/weights``, trained by ``bench/train_ns.py``).
+    ``method`` picks the gain rule: "hybrid" (the default: the DSP gain capped
+    by the 29 band gains that the small MLP of ``model`` predicts from band
+    features of the DSP estimates; weights shipped in ``audio3a/ns/weights``,
+    trained by ``bench/train_ns.py``) or "dsp" (IMCRA + OM-LSA per bin alone,
+    the fallback: less suppression of non-stationary noise, ~2/3 of the CPU).
     """
 
     level: str = "high"
@@ -265,7 +289,7 @@ def _weights():
 
 
 class NoiseSuppressor(Stage):
-    """Single-channel noise suppressor (IMCRA + OM-LSA, optionally ANDed with a learned band gain), 10 ms delay."""
+    """Single-channel noise suppressor (IMCRA + OM-LSA, optionally capped by a learned band gain), 10 ms delay."""
 
     name = "ns"
     latency_ms = 10.0  # one hop of the STFT at either rate
@@ -279,21 +303,12 @@ class NoiseSuppressor(Stage):
             raise ValueError(f"NsConfig.method must be one of {', '.join(map(repr, METHODS))}, "
                              f"got {config.method!r}")
         self.config = config
-        self._learned = config.method == "hybrid"
         # one array for the whole state (``mem_views``): one kernel argument
         k = fft_size(self.frame_len) // 2 + 1
         o_bins, o_imcra, o_stft = mem_offsets(self.frame_len)
-        self.mem = np.zeros(o_imcra if self._learned else o_stft + Stft.size(self.frame_len))
-        if self._learned:
-            from .features import FrontEnd
-
-            # the front end's STFT and IMCRA tracker serve both gain rules
-            self.front = FrontEnd(self.sample_rate, 10.0 ** (XI_MIN_DB / 10.0))
-            self.stft = self.front.stft
-            self.imcra = self.front.imcra
-        else:
-            self.stft = Stft(self.frame_len, self.mem[o_stft:])
-            self.imcra = imcra.Imcra(k, self.mem[o_imcra:o_stft])
+        self.mem = np.zeros(o_stft + Stft.size(self.frame_len))
+        self.stft = Stft(self.frame_len, self.mem[o_stft:])
+        self.imcra = imcra.Imcra(k, self.mem[o_imcra:o_stft])
         self.latency_ms = 1000.0 * self.stft.latency_samples / self.sample_rate
         self.bins = self.mem[o_bins:o_imcra].reshape(N_BIN_ROWS, k)
         self.gain = self.bins[B_GAIN]  # the last frame's applied gain per bin (a view)
@@ -312,48 +327,25 @@ class NoiseSuppressor(Stage):
         self.params[P_BAND_HI] = int(np.floor(min(4000.0, self.sample_rate / 2) / bin_hz)) + 1
         self.params[P_GLOBAL_HALF] = max(1, int(round(GLOBAL_HALF_HZ / bin_hz)))
         self._out = np.zeros(self.frame_len, np.float32)
-        # ns_frame's arguments after the input hop (reset() keeps every array in place)
-        self._args = (self._out, self.mem)
-        self.kernel, self.kernel_args = ns_step, self._args
-        if self._learned:
-            self._setup_learned()
-            self.kernel, self.kernel_args = ns_hybrid_step, self._hybrid_args()
+        # the kernels' arguments after the input hop (reset() keeps every array in place)
+        self.learned = None
+        if config.method == "hybrid":
+            self.learned = LearnedGain(self.sample_rate, self.stft.n_fft, self.params[P_POWER_NORM], _weights())
+            self._args = (self._out, self.mem, self.learned.args())
+            self.kernel, self._frame, self._frame_checked = ns_hybrid_step, ns_hybrid_frame, ns_hybrid_frame_checked
+        else:
+            self._args = (self._out, self.mem)
+            self.kernel, self._frame, self._frame_checked = ns_step, ns_frame, ns_frame_checked
+        self.kernel_args = self._args
         self.reset()
 
-    def _setup_learned(self):
-        self.gain_dsp = np.ones(self.stft.n_bins)
-        self._dsp_params = np.array([GAIN_SMOOTHING_HYBRID, self.params[P_BAND_LO],
-                                     self.params[P_BAND_HI], self.params[P_GLOBAL_HALF]])
-        w = _weights()
-        self._mlp = tuple(w[k] for k in ("w1", "b1", "w2", "b2", "w3", "b3"))
-        self.hidden = (np.zeros(w["w1"].shape[0], np.float32), np.zeros(w["w2"].shape[0], np.float32))
-        self.band_gain = np.ones(w["w3"].shape[0], np.float32)
-        self.band_gain_prev = np.zeros(w["w3"].shape[0], np.float32)
-
-    def _hybrid_args(self) -> tuple:
-        """``ns_hybrid_step``'s arguments: the arrays of ``model.hybrid_frame`` and ``frame_stats``."""
-        fe, s, t = self.front, self.front.stft, self.front.imcra
-        return (self._out, s.plan, s.window, s.history, s.overlap, s.frame, s.spec, fe.power, t.state, t.ring,
-                t.counters, t.scratch, fe.gamma, fe.xi, fe.v, fe.q, fe.p, fe.xi_min, fe.band_lo, fe.band_frac,
-                fe.band_norm, fe.n_pool, fe.power_norm, fe.work, fe.hist, fe.feat, *self._mlp, self.hidden[0],
-                self.hidden[1], self.band_gain, self.band_gain_prev, self.params, self.bins, self.frame_state,
-                self._dsp_params, self.gain_dsp, self._stats)
-
-    def _process_learned(self, x):
-        ns_hybrid_step(x, False, self.kernel_args)
-        return self._out
-
     def _process(self, x: np.ndarray) -> np.ndarray:
-        if self._learned:
-            return self._process_learned(x)
-        ns_frame(x, *self._args)
+        self._frame(x, *self._args)
         return self._out
 
     # the kernel checks the samples of a ready frame itself (``Stage._process_checked``)
     def _process_checked(self, x: np.ndarray):
-        if self._learned:
-            return super()._process_checked(x)
-        return self._out if ns_frame_checked(x, *self._args) else None
+        return self._out if self._frame_checked(x, *self._args) else None
 
     def reset(self) -> None:
         self.stft.reset()
@@ -364,13 +356,8 @@ class NoiseSuppressor(Stage):
         self.bins[B_GAIN] = 1.0
         self.bins[B_GAIN_PREV] = 1.0
         self.snr_lt[:] = SNR_LT_INIT
-        if self._learned:
-            self.front.reset()
-            for h in self.hidden:
-                h[:] = 0.0
-            self.band_gain[:] = 1.0
-            self.band_gain_prev[:] = 0.0
-            self.gain_dsp[:] = 1.0
+        if self.learned is not None:
+            self.learned.reset()
 
     @property
     def stats(self) -> NsStats:

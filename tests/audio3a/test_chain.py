@@ -14,7 +14,7 @@ from audio3a.stage import RenderStage
 
 CONFIGS = {
     "all": {},
-    "hybrid": {"ns": NsConfig(method="hybrid")},
+    "dsp": {"ns": NsConfig(method="dsp")},
     "no-aec": {"aec": None},
     "no-ns": {"ns": None},
     "no-agc": {"agc": None},

@@ -3,8 +3,7 @@ import pytest
 from scipy.special import exp1 as scipy_exp1
 
 from audio3a.ns.gain import (PAUSE_DEPTH_DB, PAUSE_EXTRA_DB, SNR_LT_INIT, SPEECH_LIFT_DB, decision_directed,
-                             exp1, lsa_gain, omlsa_gain, pause_floor, release_gain,
-                             smooth_gain)
+                             exp1, lsa_gain, omlsa_gain, pause_floor, release_gain)
 
 
 def test_exp1_matches_scipy():
@@ -59,17 +58,6 @@ def test_decision_directed_floor_and_ml_term():
     assert np.allclose(gamma, power)
     assert xi[0] == 1e-3
     assert xi[2] == pytest.approx(0.08 * 99)
-
-
-def test_smoothing_keeps_speech_bins_and_flattens_noise_peaks():
-    g = np.array([0.1, 0.1, 0.9, 0.1, 0.1])
-    p_noise = np.zeros(5)
-    g1 = g.copy()
-    smooth_gain(g1, p_noise, np.full(5, 0.1), 0.5, np.zeros(5))
-    assert g1[2] < 0.5  # an isolated peak where speech is absent is pulled down
-    g2 = g.copy()
-    smooth_gain(g2, np.ones(5), np.full(5, 0.1), 0.5, np.zeros(5))
-    assert np.allclose(g2, g)  # where speech is present the gain is untouched
 
 
 def test_release_passes_rises_and_smooths_falls_where_speech_is_absent():
