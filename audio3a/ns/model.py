@@ -26,7 +26,7 @@ import numpy as np
 
 from .._jit import kernel
 from .bands import N_BANDS, interp_bands
-from .features import N_FEATURES, BandFeatures, band_features
+from .features import N_FEATURES, N_HIST, N_WORK, BandFeatures, band_features
 
 WEIGHTS = Path(__file__).with_name("weights") / "ns_mlp.npz"
 LAYERS = ("w1", "b1", "w2", "b2", "w3", "b3")
@@ -68,14 +68,71 @@ def mlp_gains(feat, w1, b1, w2, b2, w3, b3, h1, h2, gains):
         gains[j] = 1.0 / (1.0 + np.exp(-acc))
 
 
+def pack_layers(weights: dict) -> np.ndarray:
+    """The MLP as one float32 array [H1, H2, w1, b1, w2, b2, w3, b3] (row-major; ``layer_views``)."""
+    sizes = np.array([weights["w1"].shape[0], weights["w2"].shape[0]], np.float32)
+    return np.concatenate([sizes] + [weights[name].ravel() for name in LAYERS])
+
+
+@kernel
+def layer_views(layers):
+    """(w1, b1, w2, b2, w3, b3) of ``pack_layers``' array."""
+    n1 = int(layers[0])
+    n2 = int(layers[1])
+    o = 2
+    w1 = layers[o:o + n1 * N_FEATURES].reshape((n1, N_FEATURES))
+    o += n1 * N_FEATURES
+    b1 = layers[o:o + n1]
+    o += n1
+    w2 = layers[o:o + n2 * n1].reshape((n2, n1))
+    o += n2 * n1
+    b2 = layers[o:o + n2]
+    o += n2
+    w3 = layers[o:o + N_BANDS * n2].reshape((N_BANDS, n2))
+    o += N_BANDS * n2
+    return w1, b1, w2, b2, w3, layers[o:o + N_BANDS]
+
+
+@kernel
+def net_views(net):
+    """The arrays of ``net`` = (band_lo, state64, state32, layers) (``LearnedGain``): band_lo, band_frac,
+    band_norm, n_pool, power_norm, work, hist, g_bins (float64); feat, h1, h2, g_band, g_prev (float32);
+    w1, b1, w2, b2, w3, b3. Four arrays make the call cheap: each array argument costs its unboxing."""
+    band_lo, s64, s32, layers = net
+    k = band_lo.shape[0]
+    o = 2
+    band_frac = s64[o:o + k]
+    o += k
+    band_norm = s64[o:o + N_BANDS]
+    o += N_BANDS
+    work = s64[o:o + N_WORK * N_BANDS].reshape((N_WORK, N_BANDS))
+    o += N_WORK * N_BANDS
+    hist = s64[o:o + N_HIST * N_BANDS].reshape((N_HIST, N_BANDS))
+    o += N_HIST * N_BANDS
+    g_bins = s64[o:o + k]
+    w1, b1, w2, b2, w3, b3 = layer_views(layers)
+    n1 = w1.shape[0]
+    n2 = w2.shape[0]
+    feat = s32[:N_FEATURES]
+    o = N_FEATURES
+    h1 = s32[o:o + n1]
+    o += n1
+    h2 = s32[o:o + n2]
+    o += n2
+    g_band = s32[o:o + N_BANDS]
+    g_prev = s32[o + N_BANDS:o + 2 * N_BANDS]
+    return (band_lo, band_frac, band_norm, int(s64[0]), s64[1], work, hist, g_bins, feat, h1, h2, g_band, g_prev,
+            w1, b1, w2, b2, w3, b3)
+
+
 @kernel
 def cap_gain(power, noise, xi, p, gain_min, net, gain):
     """gain = min(gain, G_learned) per bin, G_learned from the frame's estimates (module docstring).
 
-    ``net`` is ``LearnedGain.args()``; g_b = max(mlp_b, RELEASE g_b(l-1), gain_min).
+    ``net`` is ``LearnedGain.args()`` (``net_views``); g_b = max(mlp_b, RELEASE g_b(l-1), gain_min).
     """
-    (band_lo, band_frac, band_norm, n_pool, power_norm, work, hist, feat, w1, b1, w2, b2, w3, b3,
-     h1, h2, g_band, g_prev, g_bins) = net
+    (band_lo, band_frac, band_norm, n_pool, power_norm, work, hist, g_bins, feat, h1, h2, g_band, g_prev,
+     w1, b1, w2, b2, w3, b3) = net_views(net)
     band_features(power, noise, xi, p, band_lo, band_frac, band_norm, n_pool, power_norm, work, hist, feat)
     mlp_gains(feat, w1, b1, w2, b2, w3, b3, h1, h2, g_band)
     for b in range(g_band.shape[0]):
@@ -89,24 +146,29 @@ def cap_gain(power, noise, xi, p, gain_min, net, gain):
 
 
 class LearnedGain:
-    """The arrays of one stream's learned gain (``cap_gain``) at ``sample_rate`` with FFT size ``n_fft``."""
+    """One stream's learned gain (``cap_gain``) at ``sample_rate`` with FFT size ``n_fft``: its state in one
+    float64 and one float32 array, the MLP in ``layers`` (``pack_layers``, shared read-only by streams)."""
 
-    def __init__(self, sample_rate: int, n_fft: int, power_norm: float, weights: dict):
-        self.features = BandFeatures(sample_rate, n_fft, power_norm)
-        self.layers = tuple(weights[name] for name in LAYERS)
-        self.hidden = (np.zeros(weights["w1"].shape[0], np.float32), np.zeros(weights["w2"].shape[0], np.float32))
-        self.band_gain = np.ones(N_BANDS, np.float32)
-        self.band_gain_prev = np.zeros(N_BANDS, np.float32)
-        self.bin_gain = np.ones(n_fft // 2 + 1)
+    def __init__(self, sample_rate: int, n_fft: int, power_norm: float, layers: np.ndarray):
+        bf = BandFeatures(sample_rate, n_fft, power_norm)
+        k = bf.band_lo.size
+        n1, n2 = int(layers[0]), int(layers[1])
+        self.state64 = np.zeros(2 + 2 * k + (1 + N_WORK + N_HIST) * N_BANDS)
+        self.state32 = np.zeros(N_FEATURES + n1 + n2 + 2 * N_BANDS, np.float32)
+        self._net = (bf.band_lo, self.state64, self.state32, layers)
+        (_, self.band_frac, self.band_norm, _, _, _, _, self.bin_gain, self.feat, _, _, self.band_gain,
+         self.band_gain_prev, *_) = net_views(self._net)
+        self.state64[:2] = bf.n_pool, bf.power_norm
+        self.band_frac[:] = bf.band_frac
+        self.band_norm[:] = bf.band_norm
+        self.reset()
 
     def reset(self) -> None:
-        self.features.reset()
-        for a in (*self.hidden, self.band_gain_prev):
-            a[...] = 0
+        self.state64[2 + self.band_frac.size + N_BANDS:] = 0.0   # work, history
+        self.state32[:] = 0.0
         self.band_gain[:] = 1.0
         self.bin_gain[:] = 1.0
 
     def args(self) -> tuple:
-        """``cap_gain``'s ``net``: the features' arguments, the layers, hidden and gain buffers."""
-        return (*self.features.args(), *self.layers, *self.hidden, self.band_gain, self.band_gain_prev,
-                self.bin_gain)
+        """``cap_gain``'s ``net``: (band_lo, state64, state32, layers)."""
+        return self._net

@@ -279,13 +279,13 @@ class NsConfig:
 
 
 @lru_cache(maxsize=None)
-def _weights():
-    from .model import load_weights
+def _layers() -> np.ndarray:
+    """The shipped MLP, packed (``model.pack_layers``), read-only and shared by every stage."""
+    from .model import load_weights, pack_layers
 
-    w = load_weights()
-    for a in w.values():
-        a.setflags(write=False)
-    return w
+    layers = pack_layers(load_weights())
+    layers.setflags(write=False)
+    return layers
 
 
 class NoiseSuppressor(Stage):
@@ -330,7 +330,7 @@ class NoiseSuppressor(Stage):
         # the kernels' arguments after the input hop (reset() keeps every array in place)
         self.learned = None
         if config.method == "hybrid":
-            self.learned = LearnedGain(self.sample_rate, self.stft.n_fft, self.params[P_POWER_NORM], _weights())
+            self.learned = LearnedGain(self.sample_rate, self.stft.n_fft, self.params[P_POWER_NORM], _layers())
             self._args = (self._out, self.mem, self.learned.args())
             self.kernel, self._frame, self._frame_checked = ns_hybrid_step, ns_hybrid_frame, ns_hybrid_frame_checked
         else:

@@ -90,7 +90,7 @@ def test_training_features_match_the_stage():
     for i in range(feats.shape[0]):
         ns.process(mix.noisy[i * n:(i + 1) * n].astype(np.float32))
         if i in (10, 100, feats.shape[0] - 1):
-            assert np.array_equal(ns.learned.features.feat, feats[i])
+            assert np.array_equal(ns.learned.feat, feats[i])
 
 
 @needs_corpus
