@@ -93,6 +93,12 @@ def layer_views(layers):
     return w1, b1, w2, b2, w3, layers[o:o + N_BANDS]
 
 
+def net_sizes(n_bins: int, layers: np.ndarray) -> tuple:
+    """Lengths of ``net_views``' float64 and float32 state arrays for ``n_bins`` bins and ``layers``."""
+    n1, n2 = int(layers[0]), int(layers[1])
+    return 2 + 2 * n_bins + (1 + N_WORK + N_HIST) * N_BANDS, N_FEATURES + n1 + n2 + 2 * N_BANDS
+
+
 @kernel
 def net_views(net):
     """The arrays of ``net`` = (band_lo, state64, state32, layers) (``LearnedGain``): band_lo, band_frac,
@@ -151,20 +157,20 @@ class LearnedGain:
 
     def __init__(self, sample_rate: int, n_fft: int, power_norm: float, layers: np.ndarray):
         bf = BandFeatures(sample_rate, n_fft, power_norm)
-        k = bf.band_lo.size
-        n1, n2 = int(layers[0]), int(layers[1])
-        self.state64 = np.zeros(2 + 2 * k + (1 + N_WORK + N_HIST) * N_BANDS)
-        self.state32 = np.zeros(N_FEATURES + n1 + n2 + 2 * N_BANDS, np.float32)
+        n64, n32 = net_sizes(bf.band_lo.size, layers)
+        self.state64 = np.zeros(n64)
+        self.state32 = np.zeros(n32, np.float32)
         self._net = (bf.band_lo, self.state64, self.state32, layers)
-        (_, self.band_frac, self.band_norm, _, _, _, _, self.bin_gain, self.feat, _, _, self.band_gain,
+        (_, band_frac, band_norm, _, _, self._work, self._hist, self.bin_gain, self.feat, _, _, self.band_gain,
          self.band_gain_prev, *_) = net_views(self._net)
         self.state64[:2] = bf.n_pool, bf.power_norm
-        self.band_frac[:] = bf.band_frac
-        self.band_norm[:] = bf.band_norm
+        band_frac[:] = bf.band_frac
+        band_norm[:] = bf.band_norm
         self.reset()
 
     def reset(self) -> None:
-        self.state64[2 + self.band_frac.size + N_BANDS:] = 0.0   # work, history
+        self._work[...] = 0.0
+        self._hist[...] = 0.0
         self.state32[:] = 0.0
         self.band_gain[:] = 1.0
         self.bin_gain[:] = 1.0

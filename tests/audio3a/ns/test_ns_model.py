@@ -63,7 +63,8 @@ def test_learned_gain_caps_the_dsp_gain(rate):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(rate) * 0.05 * np.repeat(rng.random(100) > 0.5, rate // 100)).astype(np.float32)
     x[rate // 2] = 0.9  # a click
-    hy, hy2, dsp = NoiseSuppressor(rate, LEARNED), NoiseSuppressor(rate, LEARNED), NoiseSuppressor(rate, NsConfig(method="dsp"))
+    hy, hy2 = NoiseSuppressor(rate, LEARNED), NoiseSuppressor(rate, LEARNED)
+    dsp = NoiseSuppressor(rate, NsConfig(method="dsp"))
     n = hy.frame_len
     g_min = 10 ** (FLOOR_DB["high"] / 20)
     capped = 0
