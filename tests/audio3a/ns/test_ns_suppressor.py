@@ -108,9 +108,17 @@ def test_lower_level_cuts_noise_only_pauses_less():
     assert att["high"] - att["low"] >= 15.0
 
 
-def test_bad_frames_are_rejected():
-    ns = NoiseSuppressor(16000)
+@methods
+def test_bad_frames_are_rejected(method):
+    ns = NoiseSuppressor(16000, NsConfig(method=method))
+    ref = NoiseSuppressor(16000, NsConfig(method=method))
+    x = (np.random.default_rng(9).standard_normal(1600) * 0.05).astype(np.float32)
+    for i in range(5):
+        assert np.array_equal(ns.process(x[i * 160:(i + 1) * 160]), ref.process(x[i * 160:(i + 1) * 160]))
     with pytest.raises(FrameError, match="160"):
         ns.process(np.zeros(100, np.float32))
     with pytest.raises(FrameError, match="NaN"):
         ns.process(np.full(160, np.nan, np.float32))
+    # a rejected frame leaves the state as it was
+    for i in range(5, 10):
+        assert np.array_equal(ns.process(x[i * 160:(i + 1) * 160]), ref.process(x[i * 160:(i + 1) * 160]))
